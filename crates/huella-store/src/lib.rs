@@ -1,0 +1,1 @@
+//! Gallery store (in progress).
