@@ -6,17 +6,54 @@
 //! * [`FlatIndex`] is exact. It scans every vector with a SIMD f32 dot product, or an
 //!   int8-quantised scan that re-ranks its best candidates in f32. It is the oracle the
 //!   approximate index is tested against.
-//! * [`HnswIndex`] is a hierarchical navigable small-world graph for large galleries.
+//! * `HnswIndex` is a hierarchical navigable small-world graph for large galleries.
 //!
-//! Both implement [`VectorIndex`] and save to a versioned, checksummed file.
+//! Both implement [`VectorIndex`] and save to a versioned, checksummed file that
+//! [`load_index`] reopens whatever its kind.
+//!
+//! ```ignore
+//! use huella_core::{Embedding, TemplateId};
+//! use huella_index::{FlatIndex, HnswIndex, HnswParams, SearchParams, VectorIndex};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let a = Embedding::new(vec![1.0, 0.0, 0.0])?;
+//! let b = Embedding::new(vec![0.6, 0.8, 0.0])?;
+//! let items = vec![(TemplateId(1), a.clone()), (TemplateId(2), b)];
+//!
+//! let mut flat = FlatIndex::new(3)?;
+//! flat.insert_batch(&items)?;
+//! let mut hnsw = HnswIndex::new(3, HnswParams::default())?;
+//! hnsw.insert_batch(&items)?;
+//!
+//! for index in [&flat as &dyn VectorIndex, &hnsw] {
+//!     let hits = index.search(&a, &SearchParams::top(2))?;
+//!     assert_eq!(hits[0].id, TemplateId(1));
+//!     assert!((hits[1].score - 0.6).abs() < 1e-6);
+//! }
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("gallery.idx");
+//! hnsw.save(&path)?;
+//! let reopened = huella_index::load_index(&path)?;
+//! assert_eq!(reopened.len(), 2);
+//! # Ok(()) }
+//! ```
 #![deny(missing_docs)]
+#![deny(unsafe_code)]
 
 mod error;
+mod flat;
+mod format;
+#[allow(unsafe_code)]
+mod simd;
+mod topk;
 
 pub use error::IndexError;
+pub use flat::{FlatIndex, FlatScan};
 
 use huella_core::{Embedding, TemplateId};
 use std::collections::HashSet;
+use std::path::Path;
 
 /// One search result.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -123,4 +160,86 @@ pub trait VectorIndex: Send + Sync {
 
     /// Write the index to `path` atomically (temporary file, fsync, rename).
     fn save(&self, path: &std::path::Path) -> Result<(), IndexError>;
+}
+
+/// Open an index file of either kind, dispatching on the kind recorded in the file.
+///
+/// Errors: [`IndexError::Io`], [`IndexError::Corrupt`], [`IndexError::UnsupportedVersion`].
+pub fn load_index(path: &Path) -> Result<Box<dyn VectorIndex>, IndexError> {
+    let file = format::IndexFile::read(path)?;
+    Ok(match file.kind() {
+        format::Kind::Flat => Box::new(FlatIndex::decode(&file)?),
+        format::Kind::Hnsw => return Err(format::corrupt(path, "hnsw not yet supported")),
+    })
+}
+
+/// Reject a dimension outside `1..=MAX_DIMENSION`.
+fn check_dimension(dim: usize) -> Result<(), IndexError> {
+    if dim == 0 || dim > huella_core::MAX_DIMENSION {
+        return Err(IndexError::BadParams(format!(
+            "dimension {dim} is outside 1..={}",
+            huella_core::MAX_DIMENSION
+        )));
+    }
+    Ok(())
+}
+
+/// Check a query against the index dimension and the search parameters.
+fn check_search(dim: usize, query: &Embedding, params: &SearchParams<'_>) -> Result<(), IndexError> {
+    check_vector(dim, query)?;
+    if params.k == 0 {
+        return Err(IndexError::BadParams("k must be at least 1".into()));
+    }
+    if let Some(t) = params.min_score {
+        if !(-1.0..=1.0).contains(&t) {
+            return Err(IndexError::BadParams(format!(
+                "min_score {t} is not a finite value in [-1, 1]"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_vector(dim: usize, vector: &Embedding) -> Result<(), IndexError> {
+    if vector.dimension() != dim {
+        return Err(IndexError::WrongDimension {
+            expected: dim,
+            received: vector.dimension(),
+        });
+    }
+    Ok(())
+}
+
+/// All-or-nothing validation of a batch: dimensions, ids already present, ids repeated.
+fn check_batch(
+    dim: usize,
+    items: &[(TemplateId, Embedding)],
+    contains: impl Fn(TemplateId) -> bool,
+) -> Result<(), IndexError> {
+    let mut seen = HashSet::with_capacity(items.len());
+    for (id, vector) in items {
+        check_vector(dim, vector)?;
+        if contains(*id) || !seen.insert(*id) {
+            return Err(IndexError::DuplicateId(*id));
+        }
+    }
+    Ok(())
+}
+
+/// Turn scored candidates into the final hit list: clamp scores into [-1, 1], keep the `k`
+/// best (score descending, id ascending) and drop those under the threshold.
+fn finish_hits(
+    scored: impl IntoIterator<Item = (f32, TemplateId)>,
+    params: &SearchParams<'_>,
+) -> Vec<Hit> {
+    let mut top = topk::TopK::new(params.k);
+    for (score, id) in scored {
+        top.push(score.clamp(-1.0, 1.0), id);
+    }
+    let min = params.min_score.unwrap_or(f32::NEG_INFINITY);
+    top.into_sorted()
+        .into_iter()
+        .take_while(|&(score, _)| score >= min)
+        .map(|(score, id)| Hit { id, score })
+        .collect()
 }

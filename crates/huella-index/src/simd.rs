@@ -1,0 +1,233 @@
+//! Dot-product kernels, chosen once at run time for the CPU at hand.
+//!
+//! On x86-64 with AVX2 and FMA the kernels use 256-bit intrinsics; everywhere else a
+//! portable scalar version runs. The choice is made on first use and cached.
+
+use std::sync::OnceLock;
+
+/// The kernel set in use.
+#[derive(Clone, Copy)]
+struct Kernels {
+    dot_f32: fn(&[f32], &[f32]) -> f32,
+    dot_i8: fn(&[i16], &[i8]) -> i32,
+    dot_i8_x4: fn(&[i16], &[i8]) -> [i32; 4],
+}
+
+static KERNELS: OnceLock<Kernels> = OnceLock::new();
+
+fn kernels() -> &'static Kernels {
+    KERNELS.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                return Kernels {
+                    dot_f32: avx2::dot_f32,
+                    dot_i8: avx2::dot_i8,
+                    dot_i8_x4: avx2::dot_i8_x4,
+                };
+            }
+        }
+        Kernels {
+            dot_f32: scalar::dot_f32,
+            dot_i8: scalar::dot_i8,
+            dot_i8_x4: scalar::dot_i8_x4,
+        }
+    })
+}
+
+/// Dot product of two f32 vectors (over the shorter length).
+#[inline]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    (kernels().dot_f32)(a, b)
+}
+
+/// Dot product of a query widened to i16 and an int8 row (over the shorter length).
+#[inline]
+pub(crate) fn dot_i8(query: &[i16], row: &[i8]) -> i32 {
+    (kernels().dot_i8)(query, row)
+}
+
+/// Dot products of a query widened to i16 with four consecutive int8 rows of the query's
+/// length (`rows.len() == 4 * query.len()`).
+#[inline]
+pub(crate) fn dot_i8_x4(query: &[i16], rows: &[i8]) -> [i32; 4] {
+    (kernels().dot_i8_x4)(query, rows)
+}
+
+mod scalar {
+    pub(super) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+        // Eight independent lanes let the compiler vectorise where it can.
+        let mut lanes = [0.0f32; 8];
+        let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+        let (ra, rb) = (ca.remainder(), cb.remainder());
+        for (x, y) in ca.zip(cb) {
+            for l in 0..8 {
+                lanes[l] += x[l] * y[l];
+            }
+        }
+        let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+        lanes.iter().sum::<f32>() + tail
+    }
+
+    pub(super) fn dot_i8(q: &[i16], row: &[i8]) -> i32 {
+        q.iter().zip(row).map(|(&a, &b)| i32::from(a) * i32::from(b)).sum()
+    }
+
+    pub(super) fn dot_i8_x4(q: &[i16], rows: &[i8]) -> [i32; 4] {
+        let d = q.len();
+        std::array::from_fn(|r| dot_i8(q, rows.get(r * d..(r + 1) * d).unwrap_or(&[])))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    pub(super) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+        // SAFETY: this kernel is only installed after AVX2 and FMA were detected.
+        unsafe { dot_f32_impl(a, b) }
+    }
+
+    pub(super) fn dot_i8(q: &[i16], row: &[i8]) -> i32 {
+        // SAFETY: this kernel is only installed after AVX2 was detected.
+        unsafe { dot_i8_impl(q, row) }
+    }
+
+    pub(super) fn dot_i8_x4(q: &[i16], rows: &[i8]) -> [i32; 4] {
+        if rows.len() != 4 * q.len() {
+            return super::scalar::dot_i8_x4(q, rows);
+        }
+        // SAFETY: this kernel is only installed after AVX2 was detected, and rows holds
+        // exactly four rows of q.len() values, as dot_i8_x4_impl requires.
+        unsafe { dot_i8_x4_impl(q, rows) }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn hsum_ps(v: __m256) -> f32 {
+        let mut lanes = [0.0f32; 8];
+        // SAFETY: lanes is 8 f32s, exactly one unaligned 256-bit store.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
+        lanes.iter().sum()
+    }
+
+    #[target_feature(enable = "avx2")]
+    unsafe fn hsum_epi32(v: __m256i) -> i32 {
+        let mut lanes = [0i32; 8];
+        // SAFETY: lanes is 8 i32s, exactly one unaligned 256-bit store.
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), v) };
+        lanes.iter().sum()
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot_f32_impl(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut i = 0;
+        // SAFETY: every load reads 8 floats starting at an index i + j with
+        // i + j + 8 <= n, inside both slices.
+        let sum = unsafe {
+            let mut acc = [_mm256_setzero_ps(); 4];
+            while i + 32 <= n {
+                for (j, lane) in acc.iter_mut().enumerate() {
+                    let x = _mm256_loadu_ps(pa.add(i + 8 * j));
+                    let y = _mm256_loadu_ps(pb.add(i + 8 * j));
+                    *lane = _mm256_fmadd_ps(x, y, *lane);
+                }
+                i += 32;
+            }
+            while i + 8 <= n {
+                let x = _mm256_loadu_ps(pa.add(i));
+                let y = _mm256_loadu_ps(pb.add(i));
+                acc[0] = _mm256_fmadd_ps(x, y, acc[0]);
+                i += 8;
+            }
+            let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+            hsum_ps(s)
+        };
+        sum + super::scalar::dot_f32(&a[i..n], &b[i..n])
+    }
+
+    #[target_feature(enable = "avx2")]
+    unsafe fn dot_i8_impl(q: &[i16], row: &[i8]) -> i32 {
+        let n = q.len().min(row.len());
+        let mut i = 0;
+        // SAFETY: each step reads 16 i16s of q and 16 i8s of row from index i with
+        // i + 16 <= n, inside both slices.
+        let sum = unsafe {
+            let mut acc = _mm256_setzero_si256();
+            while i + 16 <= n {
+                let qv = _mm256_loadu_si256(q.as_ptr().add(i).cast());
+                let rv = _mm256_cvtepi8_epi16(_mm_loadu_si128(row.as_ptr().add(i).cast()));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(qv, rv));
+                i += 16;
+            }
+            hsum_epi32(acc)
+        };
+        sum + super::scalar::dot_i8(&q[i..n], &row[i..n])
+    }
+
+    /// Requires `rows.len() == 4 * q.len()`.
+    #[target_feature(enable = "avx2")]
+    unsafe fn dot_i8_x4_impl(q: &[i16], rows: &[i8]) -> [i32; 4] {
+        let d = q.len();
+        let mut i = 0;
+        // SAFETY: each step reads 16 i16s of q from index i and 16 i8s of row r from
+        // r * d + i, with i + 16 <= d and r < 4, inside q and inside rows (4 * d long).
+        let mut sums = unsafe {
+            let mut acc = [_mm256_setzero_si256(); 4];
+            while i + 16 <= d {
+                let qv = _mm256_loadu_si256(q.as_ptr().add(i).cast());
+                for (r, lane) in acc.iter_mut().enumerate() {
+                    let p = rows.as_ptr().add(r * d + i);
+                    let rv = _mm256_cvtepi8_epi16(_mm_loadu_si128(p.cast()));
+                    *lane = _mm256_add_epi32(*lane, _mm256_madd_epi16(qv, rv));
+                }
+                i += 16;
+            }
+            [hsum_epi32(acc[0]), hsum_epi32(acc[1]), hsum_epi32(acc[2]), hsum_epi32(acc[3])]
+        };
+        for (r, sum) in sums.iter_mut().enumerate() {
+            *sum += super::scalar::dot_i8(&q[i..], &rows[r * d + i..(r + 1) * d]);
+        }
+        sums
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn f32_kernel_matches_scalar() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for len in (1..600).step_by(7).chain([1, 7, 8, 9, 31, 32, 33, 192, 599]) {
+            let a: Vec<f32> = (0..len).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let b: Vec<f32> = (0..len).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let exact: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+            for got in [dot(&a, &b), scalar::dot_f32(&a, &b)] {
+                assert!((f64::from(got) - exact).abs() < 1e-4, "len {len}: {got} vs {exact}");
+            }
+        }
+    }
+
+    #[test]
+    fn i8_kernels_match_scalar_exactly() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+        for len in (1..600).step_by(5).chain([1, 15, 16, 17, 32, 33, 192, 599]) {
+            let q: Vec<i16> = (0..len).map(|_| rng.gen_range(-127..=127)).collect();
+            let rows: Vec<i8> = (0..4 * len).map(|_| rng.gen_range(-127..=127)).collect();
+            let expect: [i32; 4] = std::array::from_fn(|r| scalar::dot_i8(&q, &rows[r * len..(r + 1) * len]));
+            assert_eq!(dot_i8_x4(&q, &rows), expect, "len {len}");
+            assert_eq!(scalar::dot_i8_x4(&q, &rows), expect, "len {len}");
+            assert_eq!(dot_i8(&q, &rows[..len]), expect[0], "len {len}");
+        }
+    }
+
+    #[test]
+    fn mismatched_lengths_use_the_shorter() {
+        assert_eq!(dot(&[1.0, 2.0, 3.0], &[1.0, 1.0]), 3.0);
+        assert_eq!(dot_i8(&[1, 2, 3], &[1, 1]), 3);
+        assert_eq!(dot_i8_x4(&[1, 1], &[1, 1, 1]), [2, 0, 0, 0]);
+    }
+}
