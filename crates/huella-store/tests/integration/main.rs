@@ -1,0 +1,7 @@
+//! Integration tests of the gallery store, one binary (see STYLE.md rule 11).
+
+mod basics;
+mod common;
+mod concurrency;
+mod crash;
+mod faults;
