@@ -2,6 +2,7 @@
 
 mod basics;
 mod common;
+mod compat;
 mod concurrency;
 mod crash;
 mod faults;
