@@ -8,7 +8,7 @@ use crate::model::{
 use crate::StoreError;
 use huella_core::{EncounterId, SubjectId, Template, TemplateId};
 use redb::{
-    Database, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition,
+    Database, Durability, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition,
     WriteTransaction,
 };
 use serde::{Deserialize, Serialize};
@@ -237,7 +237,9 @@ impl Gallery {
 
     fn initialise(&self, settings: BTreeMap<String, String>) -> Result<(), StoreError> {
         let f = &self.file;
-        let txn = self.db()?.begin_write().ctx(f)?;
+        let mut txn = self.db()?.begin_write().ctx(f)?;
+        txn.set_durability(Durability::Immediate);
+        txn.set_two_phase_commit(true);
         {
             let mut meta = txn.open_table(META).ctx(f)?;
             meta.insert(KEY_FORMAT, FORMAT_VERSION.to_le_bytes().as_slice())
@@ -355,7 +357,13 @@ impl Gallery {
         body: impl FnOnce(&WriteTransaction, &mut Counters) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
         let f = &self.file;
-        let txn = self.db()?.begin_write().ctx(f)?;
+        let mut txn = self.db()?.begin_write().ctx(f)?;
+        // Immediate is redb's default; stated so a change of default cannot weaken the
+        // "durable when Ok" promise. Two-phase commit costs one more fsync per write and
+        // makes the commit slot valid without trusting a checksum (redb's defence
+        // against crafted partial commits; enrolment data comes from outside).
+        txn.set_durability(Durability::Immediate);
+        txn.set_two_phase_commit(true);
         let result = {
             let mut meta = txn.open_table(META).ctx(f)?;
             let mut counters: Counters = self.meta_value(&meta, KEY_COUNTERS)?;

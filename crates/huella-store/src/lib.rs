@@ -52,6 +52,17 @@
 //! while redb serialises writers, which is the engine's access pattern: many searches,
 //! few enrolments.
 //!
+//! Every write commits with `Durability::Immediate` and redb's two-phase commit (one
+//! extra fsync, and the active commit slot never depends on a checksum). After an
+//! unclean shutdown redb's repair walks the file and verifies checksums on the next
+//! open, which takes time proportional to the gallery size; redb's `quick_repair`
+//! would make that instant at the cost of slower commits and is not enabled.
+//!
+//! redb asserts (panics) on some kinds of file damage instead of returning an error;
+//! the store catches those panics and reports [`StoreError::Corrupt`], so a damaged
+//! gallery never takes a server thread down (this needs `panic = "unwind"`, the
+//! default).
+//!
 //! # Records: why bincode
 //!
 //! Records are serde structs encoded with bincode 2 (standard configuration). Against
