@@ -27,7 +27,7 @@ impl Default for FlatScan {
     }
 }
 
-/// Exact nearest-neighbour search by scanning every vector; the oracle for `HnswIndex`.
+/// Exact nearest-neighbour search by scanning every vector; the oracle for [`crate::HnswIndex`].
 ///
 /// Vectors are stored contiguously, one row per slot, next to a symmetric per-vector
 /// int8 quantisation (`scale = max|v| / 127`) used by [`FlatScan::Int8Rerank`]. Removal
@@ -211,7 +211,7 @@ impl FlatIndex {
         for (id, row) in ids.into_iter().zip(vectors.chunks_exact(dim)) {
             let id = TemplateId(id);
             if index.slots.contains_key(&id) {
-                return Err(file.body(Kind::Flat)?.corrupt(format!("duplicate id {id}")));
+                return Err(file.corrupt(format!("duplicate id {id}")));
             }
             index.push(id, row);
         }
@@ -300,6 +300,7 @@ impl VectorIndex for FlatIndex {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::{Hit, IdFilter};

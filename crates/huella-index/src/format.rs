@@ -204,6 +204,11 @@ impl IndexFile {
         })
     }
 
+    /// A `Corrupt` error for this file.
+    pub(crate) fn corrupt(&self, reason: impl Into<String>) -> IndexError {
+        corrupt(&self.path, reason)
+    }
+
     pub(crate) fn kind(&self) -> Kind {
         self.kind
     }
@@ -320,6 +325,7 @@ impl<'a> Reader<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

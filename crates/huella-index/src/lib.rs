@@ -6,12 +6,12 @@
 //! * [`FlatIndex`] is exact. It scans every vector with a SIMD f32 dot product, or an
 //!   int8-quantised scan that re-ranks its best candidates in f32. It is the oracle the
 //!   approximate index is tested against.
-//! * `HnswIndex` is a hierarchical navigable small-world graph for large galleries.
+//! * [`HnswIndex`] is a hierarchical navigable small-world graph for large galleries.
 //!
 //! Both implement [`VectorIndex`] and save to a versioned, checksummed file that
 //! [`load_index`] reopens whatever its kind.
 //!
-//! ```ignore
+//! ```
 //! use huella_core::{Embedding, TemplateId};
 //! use huella_index::{FlatIndex, HnswIndex, HnswParams, SearchParams, VectorIndex};
 //!
@@ -44,12 +44,14 @@
 mod error;
 mod flat;
 mod format;
+mod hnsw;
 #[allow(unsafe_code)]
 mod simd;
 mod topk;
 
 pub use error::IndexError;
 pub use flat::{FlatIndex, FlatScan};
+pub use hnsw::{HnswIndex, HnswParams};
 
 use huella_core::{Embedding, TemplateId};
 use std::collections::HashSet;
@@ -169,7 +171,7 @@ pub fn load_index(path: &Path) -> Result<Box<dyn VectorIndex>, IndexError> {
     let file = format::IndexFile::read(path)?;
     Ok(match file.kind() {
         format::Kind::Flat => Box::new(FlatIndex::decode(&file)?),
-        format::Kind::Hnsw => return Err(format::corrupt(path, "hnsw not yet supported")),
+        format::Kind::Hnsw => Box::new(HnswIndex::decode(&file)?),
     })
 }
 

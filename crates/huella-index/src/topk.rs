@@ -77,6 +77,7 @@ impl<K: Ord + Copy> TopK<K> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1,0 +1,73 @@
+//! Deterministic identity-clustered synthetic embeddings.
+
+use huella_core::{Embedding, TemplateId};
+use huella_index::{FlatIndex, FlatScan, SearchParams, VectorIndex};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+
+/// A gallery of `identities * per_identity` templates and one fresh probe per identity.
+pub struct Clustered {
+    pub gallery: Vec<(TemplateId, Embedding)>,
+    pub probes: Vec<Embedding>,
+    pub per_identity: usize,
+}
+
+impl Clustered {
+    /// Each identity has a random unit centre; each sample adds gaussian noise of total
+    /// norm about `noise` and is normalised. Template ids are `identity * per + sample`.
+    pub fn new(identities: usize, per_identity: usize, dim: usize, noise: f32, seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut gaussian = |n: usize, scale: f32| -> Vec<f32> {
+            (0..n).map(|_| { let x: f32 = StandardNormal.sample(&mut rng); scale * x }).collect::<Vec<f32>>()
+        };
+        let sigma = noise / (dim as f32).sqrt();
+        let mut gallery = Vec::with_capacity(identities * per_identity);
+        let mut probes = Vec::with_capacity(identities);
+        for identity in 0..identities {
+            let centre = Embedding::new(gaussian(dim, 1.0)).expect("gaussian centre");
+            for sample in 0..=per_identity {
+                let noise = gaussian(dim, sigma);
+                let v: Vec<f32> = centre.as_slice().iter().zip(&noise).map(|(c, n)| c + n).collect();
+                let e = Embedding::new(v).expect("noisy sample");
+                if sample < per_identity {
+                    gallery.push((TemplateId((identity * per_identity + sample) as u64), e));
+                } else {
+                    probes.push(e);
+                }
+            }
+        }
+        Self {
+            gallery,
+            probes,
+            per_identity,
+        }
+    }
+
+    /// The identity a template belongs to.
+    pub fn identity(&self, id: TemplateId) -> usize {
+        id.0 as usize / self.per_identity
+    }
+
+    /// An exact f32 flat index of the gallery.
+    pub fn exact(&self) -> FlatIndex {
+        let mut flat = FlatIndex::with_scan(self.gallery[0].1.dimension(), FlatScan::ExactF32).expect("dim");
+        flat.insert_batch(&self.gallery).expect("valid gallery");
+        flat
+    }
+}
+
+
+/// Share of `truth`'s top-k ids that `got` also returned.
+pub fn recall(index: &dyn VectorIndex, oracle: &dyn VectorIndex, queries: &[Embedding], k: usize) -> f64 {
+    let params = SearchParams::top(k);
+    let mut found = 0usize;
+    let mut total = 0usize;
+    for q in queries {
+        let truth = oracle.search(q, &params).expect("oracle search");
+        let got = index.search(q, &params).expect("search");
+        total += truth.len();
+        found += truth.iter().filter(|t| got.iter().any(|g| g.id == t.id)).count();
+    }
+    found as f64 / total.max(1) as f64
+}
