@@ -306,3 +306,16 @@ fn newer_format_version_is_refused() {
         other => panic!("expected UnsupportedVersion, got {other:?}"),
     }
 }
+
+#[test]
+fn a_panic_in_the_scan_callback_stays_the_callers() {
+    let (_dir, g) = new_gallery();
+    g.add_encounter(encounter("S-A", 1, 1)).expect("add");
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = g.for_each_template(|_| panic!("caller bug"));
+    }));
+    let payload = r.expect_err("the caller's panic propagates, not a Corrupt error");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"caller bug"));
+    // The gallery is still usable afterwards.
+    assert_eq!(g.verify().expect("consistent").templates, 1);
+}
