@@ -1,0 +1,389 @@
+//! The engine: enrolment with de-duplication, identification, verification.
+
+use crate::config::{models_from_setting, models_to_setting};
+use crate::indexes::{embedding_of, IndexSettings, ModelIndex};
+use crate::{ConfigError, EmbeddingModel, EngineBuilder, EngineError, Family};
+use huella_core::{
+    Candidate, Comparator, CosineComparator, Embedding, Score, SubjectId, Template, TemplateId,
+};
+use huella_index::{Hit, IdFilter, SearchParams};
+use huella_store::{
+    Gallery, GalleryStats, MergeOutcome, NewEncounter, StoreError, StoredEncounter,
+};
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+const SETTING_MODELS: &str = "models";
+/// Largest candidate list a caller may ask for.
+pub const MAX_CANDIDATES: usize = 1000;
+/// Index hits fetched per requested candidate: a subject with several encounters
+/// occupies several hits, so the index is asked for more hits than subjects wanted.
+const HITS_PER_CANDIDATE: usize = 4;
+
+/// Options for identification (and the search made before each enrolment).
+#[derive(Debug, Clone)]
+pub struct IdentifyOptions {
+    /// Longest candidate list returned (1..=[`MAX_CANDIDATES`]). Default 10.
+    pub max_candidates: usize,
+    /// Only return candidates scoring at least this (cosine, in [-1, 1]). Default none.
+    pub threshold: Option<f32>,
+    /// Only search among these subjects (for example, the records sharing a claimed
+    /// name or document number). Default: the whole gallery.
+    pub restrict_to: Option<Vec<SubjectId>>,
+}
+
+impl Default for IdentifyOptions {
+    fn default() -> Self {
+        Self {
+            max_candidates: 10,
+            threshold: None,
+            restrict_to: None,
+        }
+    }
+}
+
+/// What an enrolment did: the stored encounter and who it resembled before it was added.
+#[derive(Debug, Clone, Serialize)]
+pub struct Enrolment {
+    /// The stored encounter with its assigned ids.
+    pub encounter: StoredEncounter,
+    /// Candidates found in the gallery before this encounter was inserted, best first.
+    /// A candidate under another subject id is a possible duplicate identity.
+    pub candidates: Vec<Candidate>,
+}
+
+/// Size and memory of one model's index.
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexStats {
+    /// The model, `family:name@version:dimension`.
+    pub model: String,
+    /// `flat` or `hnsw`.
+    pub kind: &'static str,
+    /// Live vectors.
+    pub vectors: usize,
+    /// Deleted vectors still held as graph waypoints.
+    pub deleted: usize,
+    /// Heap memory held by the index.
+    pub memory_bytes: usize,
+}
+
+/// Gallery and index statistics.
+#[derive(Debug, Clone, Serialize)]
+pub struct EngineStats {
+    /// Counts from the store.
+    pub gallery: GalleryStats,
+    /// One entry per model.
+    pub indexes: Vec<IndexStats>,
+}
+
+/// The identification engine over one gallery directory.
+///
+/// Thread-safe: any number of threads may identify and verify concurrently; enrolment,
+/// deletion and merging are serialised by an internal writer lock.
+#[derive(Debug)]
+pub struct Engine {
+    dir: PathBuf,
+    gallery: Gallery,
+    indexes: RwLock<Vec<ModelIndex>>,
+    writer: Mutex<()>,
+}
+
+impl Engine {
+    /// Start configuring an engine.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    pub(crate) fn open_with(b: EngineBuilder) -> Result<Engine, ConfigError> {
+        let dir = b.gallery.clone().ok_or(ConfigError::MissingGallery)?;
+        let gallery = match Gallery::open(&dir) {
+            Err(StoreError::NotFound { .. }) if b.create => {
+                if b.models.is_empty() {
+                    return Err(ConfigError::NoModels);
+                }
+                let settings = BTreeMap::from([(SETTING_MODELS.to_string(), models_to_setting(&b.models))]);
+                Gallery::create(&dir, settings)?
+            }
+            other => other?,
+        };
+        let info = gallery.info()?;
+        let stored = models_from_setting(info.settings.get(SETTING_MODELS).map_or("", String::as_str))?;
+        if !b.models.is_empty() && sorted(&b.models) != sorted(&stored) {
+            return Err(ConfigError::ModelMismatch {
+                gallery: models_to_setting(&stored),
+                requested: models_to_setting(&b.models),
+            });
+        }
+        let stats = gallery.stats()?;
+        let settings = IndexSettings {
+            kind: b.index,
+            hnsw: b.hnsw.clone(),
+            flat_scan: b.flat_scan.clone(),
+        };
+        let index_dir = dir.join("index");
+        let open_all = || {
+            stored
+                .iter()
+                .map(|m| {
+                    let count = stats.templates;
+                    ModelIndex::open(&index_dir, m.clone(), &gallery, &settings, count)
+                })
+                .collect::<Result<Vec<_>, EngineError>>()
+        };
+        let indexes = match &b.pool {
+            Some(pool) => pool.install(open_all),
+            None => open_all(),
+        }
+        .map_err(|e| match e {
+            EngineError::Store(s) => ConfigError::Store(s),
+            EngineError::Index(i) => ConfigError::Index(i),
+            other => ConfigError::Invalid {
+                setting: "gallery",
+                reason: other.to_string(),
+            },
+        })?;
+        tracing::info!(gallery = %dir.display(), models = indexes.len(), "engine opened");
+        Ok(Engine {
+            dir,
+            gallery,
+            indexes: RwLock::new(indexes),
+            writer: Mutex::new(()),
+        })
+    }
+
+    /// The gallery directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The models this gallery indexes.
+    pub fn models(&self) -> Vec<EmbeddingModel> {
+        self.indexes.read().iter().map(|i| i.model.clone()).collect()
+    }
+
+    /// The underlying store, for read access to encounters and audit data.
+    pub fn gallery(&self) -> &Gallery {
+        &self.gallery
+    }
+
+    /// Enrol an encounter: search the gallery for the person first, then store the
+    /// encounter durably and index its templates.
+    ///
+    /// Returns the stored encounter and the candidates found before insertion (a
+    /// candidate under another subject id is a possible false identity; under the
+    /// same subject id, a consistent re-encounter). Every template must belong to a
+    /// configured model; otherwise nothing is stored.
+    pub fn enroll(&self, encounter: NewEncounter, opts: &IdentifyOptions) -> Result<Enrolment, EngineError> {
+        let probe: Vec<Template> = encounter.templates.iter().map(|t| t.template.clone()).collect();
+        let _writer = self.writer.lock();
+        let candidates = self.identify(&probe, opts)?;
+        let stored = self.gallery.add_encounter(encounter)?;
+        let mut indexes = self.indexes.write();
+        for (id, t) in stored.templates.iter().zip(&probe) {
+            let (slot, e) = model_slot(&indexes, t)?;
+            indexes[slot].index.get_mut().insert(*id, e)?;
+        }
+        tracing::debug!(encounter = %stored.id, candidates = candidates.len(), "enrolled");
+        Ok(Enrolment {
+            encounter: stored,
+            candidates,
+        })
+    }
+
+    /// 1:N identification: the subjects whose templates best match any template of the
+    /// probe, best first, one entry per subject carrying its best-matching template.
+    pub fn identify(&self, probe: &[Template], opts: &IdentifyOptions) -> Result<Vec<Candidate>, EngineError> {
+        if probe.is_empty() {
+            return Err(EngineError::BadInput("the probe holds no template".into()));
+        }
+        if !(1..=MAX_CANDIDATES).contains(&opts.max_candidates) {
+            return Err(EngineError::BadInput(format!(
+                "max_candidates {} outside 1..={MAX_CANDIDATES}",
+                opts.max_candidates
+            )));
+        }
+        if let Some(t) = opts.threshold {
+            if !t.is_finite() {
+                return Err(EngineError::BadInput("threshold must be a finite number".into()));
+            }
+        }
+        let filter = match &opts.restrict_to {
+            Some(subjects) => Some(self.subject_filter(subjects)?),
+            None => None,
+        };
+        let indexes = self.indexes.read();
+        let mut hits: Vec<Hit> = Vec::new();
+        for t in probe {
+            let (slot, e) = model_slot(&indexes, t)?;
+            let params = SearchParams {
+                k: opts.max_candidates * HITS_PER_CANDIDATE,
+                min_score: opts.threshold,
+                filter: filter.as_ref(),
+            };
+            hits.extend(indexes[slot].index.get().search(e, &params)?);
+        }
+        drop(indexes);
+        self.rank_subjects(hits, opts.max_candidates)
+    }
+
+    /// Collapse template hits into one candidate per subject (its best hit), ranked.
+    fn rank_subjects(&self, mut hits: Vec<Hit>, max: usize) -> Result<Vec<Candidate>, EngineError> {
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        let ids: Vec<TemplateId> = hits.iter().map(|h| h.id).collect();
+        let owners = self.gallery.templates_meta(&ids)?;
+        let mut seen: HashSet<SubjectId> = HashSet::new();
+        let mut out = Vec::new();
+        for (hit, owner) in hits.iter().zip(owners) {
+            // A template deleted between search and lookup has no owner: skip it.
+            let Some(owner) = owner else { continue };
+            if !seen.insert(owner.subject.clone()) {
+                continue;
+            }
+            out.push(Candidate {
+                rank: out.len() as u32 + 1,
+                subject: owner.subject,
+                encounter: owner.encounter,
+                template: hit.id,
+                modality: owner.modality,
+                score: Score::new(hit.score.clamp(-1.0, 1.0))?,
+            });
+            if out.len() == max {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn subject_filter(&self, subjects: &[SubjectId]) -> Result<IdFilter, EngineError> {
+        let mut ids = Vec::new();
+        for s in subjects {
+            let encounters = self.gallery.subject_encounters(s)?;
+            if encounters.is_empty() {
+                return Err(EngineError::UnknownSubject(s.clone()));
+            }
+            ids.extend(encounters.into_iter().flat_map(|e| e.templates));
+        }
+        Ok(IdFilter::new(ids))
+    }
+
+    /// 1:1 comparison of two templates of the same model (for example a document
+    /// portrait against a live capture). Higher = more alike (cosine in [-1, 1]).
+    pub fn verify(&self, a: &Template, b: &Template) -> Result<Score, EngineError> {
+        let indexes = self.indexes.read();
+        let (slot, _) = model_slot(&indexes, a)?;
+        let comparator = CosineComparator::new(indexes[slot].model.algorithm.clone());
+        Ok(comparator.compare(a, b)?)
+    }
+
+    /// 1:1 comparison of a probe against everything enrolled under `subject`: the best
+    /// score over the subject's templates of the probe's model, with that template's id.
+    pub fn verify_subject(&self, probe: &Template, subject: &SubjectId) -> Result<(Score, TemplateId), EngineError> {
+        let filter = self.subject_filter(std::slice::from_ref(subject))?;
+        let indexes = self.indexes.read();
+        let (slot, e) = model_slot(&indexes, probe)?;
+        let params = SearchParams {
+            k: 1,
+            min_score: None,
+            filter: Some(&filter),
+        };
+        let hit = indexes[slot].index.get().search(e, &params)?.into_iter().next();
+        hit.map(|h| Ok((Score::new(h.score.clamp(-1.0, 1.0))?, h.id)))
+            .unwrap_or_else(|| {
+                Err(EngineError::BadInput(format!(
+                    "subject {subject} has no template of model {}",
+                    probe.algorithm()
+                )))
+            })
+    }
+
+    /// Delete a subject with all its encounters and templates. Returns the removed
+    /// template ids.
+    pub fn delete_subject(&self, subject: &SubjectId) -> Result<Vec<TemplateId>, EngineError> {
+        let _writer = self.writer.lock();
+        let removed = self.gallery.delete_subject(subject)?;
+        let mut indexes = self.indexes.write();
+        for id in &removed {
+            for m in indexes.iter_mut() {
+                let index = m.index.get_mut();
+                if index.contains(*id) {
+                    index.remove(*id)?;
+                }
+            }
+        }
+        tracing::debug!(templates = removed.len(), "subject deleted");
+        Ok(removed)
+    }
+
+    /// An operator confirmed that `from` and `into` are one person: move every
+    /// encounter of `from` under `into`, keeping both histories.
+    pub fn merge_subjects(&self, from: &SubjectId, into: &SubjectId) -> Result<MergeOutcome, EngineError> {
+        let _writer = self.writer.lock();
+        // Index keys are template ids, which a merge does not change: only the store moves.
+        Ok(self.gallery.merge_subjects(from, into)?)
+    }
+
+    /// Gallery and index statistics.
+    pub fn stats(&self) -> Result<EngineStats, EngineError> {
+        let gallery = self.gallery.stats()?;
+        let indexes = self
+            .indexes
+            .read()
+            .iter()
+            .map(|m| IndexStats {
+                model: m.model.to_string(),
+                kind: m.index.kind_name(),
+                vectors: m.index.get().len(),
+                deleted: m.index.deleted(),
+                memory_bytes: m.index.memory_bytes(),
+            })
+            .collect();
+        Ok(EngineStats { gallery, indexes })
+    }
+
+    /// Save every index snapshot tagged with the current store generation, so the next
+    /// open loads it instead of rebuilding. Optional for correctness (the store's change
+    /// log is replayed on open), useful for start-up time.
+    pub fn checkpoint(&self) -> Result<(), EngineError> {
+        let _writer = self.writer.lock();
+        let generation = self.gallery.generation()?;
+        for m in self.indexes.read().iter() {
+            m.checkpoint(generation)?;
+        }
+        Ok(())
+    }
+}
+
+/// The index slot serving `t`'s model, and `t`'s embedding.
+fn model_slot<'t>(indexes: &[ModelIndex], t: &'t Template) -> Result<(usize, &'t Embedding), EngineError> {
+    for (slot, m) in indexes.iter().enumerate() {
+        if Family::of(t.modality()) == m.model.family && t.algorithm() == &m.model.algorithm {
+            return match embedding_of(&m.model, t) {
+                Some(e) => Ok((slot, e)),
+                None => match t.embedding() {
+                    Some(e) => Err(huella_core::CoreError::WrongDimension {
+                        expected: m.model.dimension,
+                        received: e.dimension(),
+                    }
+                    .into()),
+                    None => Err(EngineError::Unsupported(format!(
+                        "model {} templates must be embeddings; opaque records need a matcher",
+                        m.model.algorithm
+                    ))),
+                },
+            };
+        }
+    }
+    Err(EngineError::UnknownModel {
+        algorithm: t.algorithm().to_string(),
+        modality: Family::of(t.modality()).to_string(),
+        configured: models_to_setting(&indexes.iter().map(|m| m.model.clone()).collect::<Vec<_>>()),
+    })
+}
+
+fn sorted(models: &[EmbeddingModel]) -> Vec<EmbeddingModel> {
+    let mut v = models.to_vec();
+    v.sort();
+    v
+}
