@@ -1,1 +1,304 @@
-fn main() {}
+//! `huella`: the command-line front end of the Huella engine.
+//!
+//! Glue only: parse flags, validate them into engine settings, call the engine, print
+//! JSON. Logs go to standard error through `tracing` (`-v`, `-vv`, or `RUST_LOG`) and
+//! never contain templates or biographic data.
+
+mod demo;
+mod eval;
+mod input;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use huella_engine::{EmbeddingModel, Engine, IdentifyOptions, IndexKind, SubjectId};
+use input::{EncounterInput, ProbeInput};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "huella",
+    version,
+    about = "Biometric identification and de-duplication"
+)]
+struct Cli {
+    /// More log output on standard error (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create an empty gallery for the given embedding models.
+    Init {
+        #[command(flatten)]
+        gallery: GalleryArgs,
+        /// Embedding model, `face|finger:name@version:dimension`; repeatable.
+        #[arg(long = "model", required = true)]
+        models: Vec<String>,
+    },
+    /// Enrol encounters (search first, then store): one JSON document, or JSON Lines
+    /// with one encounter per line. Prints one JSON result per encounter.
+    Enroll {
+        #[command(flatten)]
+        gallery: GalleryArgs,
+        /// Encounter JSON file (`-` for standard input), or a `.jsonl` file.
+        #[arg(long)]
+        input: PathBuf,
+        #[command(flatten)]
+        search: SearchArgs,
+    },
+    /// 1:N search of a probe against the gallery.
+    Identify {
+        #[command(flatten)]
+        gallery: GalleryArgs,
+        /// Probe JSON file `{"templates": [...]}` (`-` for standard input).
+        #[arg(long)]
+        input: PathBuf,
+        #[command(flatten)]
+        search: SearchArgs,
+        /// Only search among these subjects; repeatable.
+        #[arg(long = "within")]
+        within: Vec<String>,
+    },
+    /// 1:1 comparison: two probe files (`--input A --input B`, first template of
+    /// each), or one probe against an enrolled subject (`--input A --subject S`).
+    Verify {
+        #[command(flatten)]
+        gallery: GalleryArgs,
+        /// Probe JSON files.
+        #[arg(long = "input", required = true, num_args = 1)]
+        inputs: Vec<PathBuf>,
+        /// Compare against this enrolled subject instead of a second file.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Decision threshold; when given, the output says whether it is a match.
+        #[arg(long)]
+        threshold: Option<f32>,
+    },
+    /// Gallery and index statistics.
+    Stats {
+        #[command(flatten)]
+        gallery: GalleryArgs,
+    },
+    /// Delete a subject with all its encounters and templates.
+    Delete {
+        #[command(flatten)]
+        gallery: GalleryArgs,
+        /// The subject to delete.
+        #[arg(long)]
+        subject: String,
+    },
+    /// Merge two subjects an operator confirmed are one person.
+    Merge {
+        #[command(flatten)]
+        gallery: GalleryArgs,
+        /// The subject that ceases to exist.
+        #[arg(long)]
+        from: String,
+        /// The subject that keeps both histories.
+        #[arg(long)]
+        into: String,
+    },
+    /// Run the end-to-end demonstration on a synthetic population: enrol, catch
+    /// planted false identities at enrolment, identify, merge.
+    Demo(demo::DemoArgs),
+    /// Accuracy evaluation: verification and identification metrics, plots, reports.
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
+}
+
+#[derive(Debug, Args)]
+struct GalleryArgs {
+    /// Gallery directory.
+    #[arg(long, short = 'g')]
+    gallery: PathBuf,
+    /// Index for 1:N search: flat, hnsw, auto or auto:N (HNSW from N templates).
+    #[arg(long, default_value = "auto")]
+    index: String,
+}
+
+#[derive(Debug, Args)]
+struct SearchArgs {
+    /// Longest candidate list.
+    #[arg(long, default_value_t = 10)]
+    max_candidates: usize,
+    /// Only report candidates scoring at least this (cosine, -1..1).
+    #[arg(long)]
+    threshold: Option<f32>,
+}
+
+impl SearchArgs {
+    fn options(&self, within: &[String]) -> Result<IdentifyOptions> {
+        let restrict_to = if within.is_empty() {
+            None
+        } else {
+            Some(
+                within
+                    .iter()
+                    .map(SubjectId::new)
+                    .collect::<Result<Vec<_>, _>>()?,
+            )
+        };
+        Ok(IdentifyOptions {
+            max_candidates: self.max_candidates,
+            threshold: self.threshold,
+            restrict_to,
+        })
+    }
+}
+
+fn open(args: &GalleryArgs) -> Result<Engine> {
+    let kind: IndexKind = args.index.parse()?;
+    Engine::builder()
+        .gallery(&args.gallery)
+        .index(kind)
+        .build()
+        .with_context(|| format!("cannot open gallery {}", args.gallery.display()))
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string(value)?);
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli.command) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Init { gallery, models } => {
+            let models = models
+                .iter()
+                .map(|m| m.parse::<EmbeddingModel>())
+                .collect::<Result<Vec<_>, _>>()?;
+            if gallery.gallery.join("gallery.redb").exists() {
+                bail!("{} already holds a gallery", gallery.gallery.display());
+            }
+            let mut builder = Engine::builder()
+                .gallery(&gallery.gallery)
+                .create_if_missing(true)
+                .index(gallery.index.parse()?);
+            for m in models {
+                builder = builder.model(m);
+            }
+            let engine = builder.build()?;
+            print_json(&engine.stats()?)
+        }
+        Command::Enroll {
+            gallery,
+            input,
+            search,
+        } => {
+            let engine = open(&gallery)?;
+            let opts = search.options(&[])?;
+            let result = enroll_file(&engine, &input, &opts);
+            // Snapshot the indexes even after a failure part-way through: everything
+            // enrolled before it is durable and should be loaded, not replayed, next time.
+            engine.checkpoint()?;
+            result
+        }
+        Command::Identify {
+            gallery,
+            input,
+            search,
+            within,
+        } => {
+            let engine = open(&gallery)?;
+            let probe: ProbeInput = input::read_document(&input)?;
+            let candidates = engine.identify(&probe.templates()?, &search.options(&within)?)?;
+            print_json(&serde_json::json!({ "candidates": candidates }))
+        }
+        Command::Verify {
+            gallery,
+            inputs,
+            subject,
+            threshold,
+        } => {
+            let engine = open(&gallery)?;
+            let first = |p: &Path| -> Result<_> {
+                let probe: ProbeInput = input::read_document(p)?;
+                Ok(probe.templates()?.remove(0))
+            };
+            let a = first(&inputs[0])?;
+            let (score, template) = match (&subject, inputs.get(1), inputs.len()) {
+                (Some(s), None, 1) => {
+                    let (score, t) = engine.verify_subject(&a, &SubjectId::new(s.as_str())?)?;
+                    (score, Some(t))
+                }
+                (None, Some(b), 2) => (engine.verify(&a, &first(b)?)?, None),
+                _ => bail!("give either two --input files or one --input and --subject"),
+            };
+            let decision = threshold.map(|t| score.value() >= t);
+            print_json(&serde_json::json!({
+                "score": score, "template": template, "threshold": threshold, "match": decision
+            }))
+        }
+        Command::Stats { gallery } => print_json(&open(&gallery)?.stats()?),
+        Command::Delete { gallery, subject } => {
+            let engine = open(&gallery)?;
+            let removed = engine.delete_subject(&SubjectId::new(subject)?)?;
+            engine.checkpoint()?;
+            print_json(&serde_json::json!({ "removed_templates": removed }))
+        }
+        Command::Merge {
+            gallery,
+            from,
+            into,
+        } => {
+            let engine = open(&gallery)?;
+            let outcome = engine.merge_subjects(&SubjectId::new(from)?, &SubjectId::new(into)?)?;
+            print_json(&outcome)
+        }
+        Command::Demo(args) => demo::run(&args),
+        Command::Eval(cmd) => eval::run(cmd),
+    }
+}
+
+/// Enrol every encounter of a JSON document or JSON Lines file, printing a result line
+/// for each; stops at the first failure (everything before it stays enrolled).
+fn enroll_file(engine: &Engine, input: &Path, opts: &IdentifyOptions) -> Result<()> {
+    let is_lines = input.extension().is_some_and(|e| e == "jsonl");
+    if !is_lines {
+        let doc: EncounterInput = input::read_document(input)?;
+        return print_json(&engine.enroll(doc.into_encounter()?, opts)?);
+    }
+    let bar =
+        indicatif::ProgressBar::new_spinner().with_style(indicatif::ProgressStyle::with_template(
+            "{spinner} {pos} encounters enrolled, {per_sec}, {elapsed}",
+        )?);
+    for item in input::read_lines::<EncounterInput>(input)? {
+        let (line, doc) = item?;
+        let enrolment = engine
+            .enroll(
+                doc.into_encounter()
+                    .with_context(|| format!("line {line}"))?,
+                opts,
+            )
+            .with_context(|| format!("line {line}"))?;
+        print_json(&enrolment)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}

@@ -112,13 +112,28 @@ mod tests {
 
     #[test]
     fn rejects_bad_vectors() {
-        assert_eq!(Embedding::new(vec![]), Err(CoreError::BadDimension { received: 0, max: MAX_DIMENSION }));
+        assert_eq!(
+            Embedding::new(vec![]),
+            Err(CoreError::BadDimension {
+                received: 0,
+                max: MAX_DIMENSION
+            })
+        );
         assert_eq!(Embedding::new(vec![0.0; 8]), Err(CoreError::ZeroVector));
-        assert_eq!(Embedding::new(vec![1.0, f32::NAN]), Err(CoreError::NonFinite { index: 1 }));
-        assert_eq!(Embedding::new(vec![f32::INFINITY]), Err(CoreError::NonFinite { index: 0 }));
+        assert_eq!(
+            Embedding::new(vec![1.0, f32::NAN]),
+            Err(CoreError::NonFinite { index: 1 })
+        );
+        assert_eq!(
+            Embedding::new(vec![f32::INFINITY]),
+            Err(CoreError::NonFinite { index: 0 })
+        );
         assert!(matches!(
             Embedding::with_dimension(vec![1.0; 3], 4),
-            Err(CoreError::WrongDimension { expected: 4, received: 3 })
+            Err(CoreError::WrongDimension {
+                expected: 4,
+                received: 3
+            })
         ));
         assert!(Embedding::new(vec![1.0; MAX_DIMENSION + 1]).is_err());
         // Huge but finite components must not overflow to a zero or NaN embedding.

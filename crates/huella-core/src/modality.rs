@@ -135,6 +135,9 @@ mod tests {
         assert!("finger:11".parse::<Modality>().is_err());
         assert!("finger:-1".parse::<Modality>().is_err());
         assert!("iris".parse::<Modality>().is_err());
-        assert_eq!(FingerPosition::from_code(7).unwrap(), FingerPosition::LeftIndex);
+        assert_eq!(
+            FingerPosition::from_code(7).unwrap(),
+            FingerPosition::LeftIndex
+        );
     }
 }

@@ -71,9 +71,15 @@ mod tests {
     fn scores_are_finite_and_sort_best_first() {
         assert!(Score::new(f32::NAN).is_err());
         assert!(Score::new(f32::NEG_INFINITY).is_err());
-        let mut v: Vec<Score> = [0.1, 0.9, -0.5].iter().map(|&x| Score::new(x).unwrap()).collect();
+        let mut v: Vec<Score> = [0.1, 0.9, -0.5]
+            .iter()
+            .map(|&x| Score::new(x).unwrap())
+            .collect();
         v.sort_by(Score::best_first);
-        assert_eq!(v.iter().map(|s| s.value()).collect::<Vec<_>>(), vec![0.9, 0.1, -0.5]);
+        assert_eq!(
+            v.iter().map(|s| s.value()).collect::<Vec<_>>(),
+            vec![0.9, 0.1, -0.5]
+        );
         assert!(serde_json::from_str::<Score>("1e39").is_err());
     }
 }

@@ -198,7 +198,10 @@ mod tests {
 
     #[test]
     fn algorithm_ids_are_validated() {
-        assert_eq!("dlib-resnet@1.0".parse::<AlgorithmId>().unwrap().version(), "1.0");
+        assert_eq!(
+            "dlib-resnet@1.0".parse::<AlgorithmId>().unwrap().version(),
+            "1.0"
+        );
         assert!("no-version".parse::<AlgorithmId>().is_err());
         assert!(AlgorithmId::new("", "1").is_err());
         assert!(AlgorithmId::new("a b", "1").is_err());
@@ -210,16 +213,27 @@ mod tests {
         let e = Embedding::new(vec![1.0, 0.0]).unwrap();
         let a = Template::from_embedding(Modality::Face, alg("1"), e.clone());
         let b = Template::from_embedding(Modality::Face, alg("2"), e.clone());
-        assert!(matches!(a.check_comparable(&b), Err(CoreError::ModelMismatch { .. })));
+        assert!(matches!(
+            a.check_comparable(&b),
+            Err(CoreError::ModelMismatch { .. })
+        ));
         let f = Template::from_embedding(Modality::Finger(FingerPosition::LeftThumb), alg("1"), e);
-        assert!(matches!(a.check_comparable(&f), Err(CoreError::ModalityMismatch { .. })));
+        assert!(matches!(
+            a.check_comparable(&f),
+            Err(CoreError::ModalityMismatch { .. })
+        ));
         assert!(a.check_comparable(&a.clone()).is_ok());
     }
 
     #[test]
     fn opaque_payload_limits_hold_through_serde() {
         assert!(Template::new(Modality::Face, alg("1"), TemplatePayload::Opaque(vec![])).is_err());
-        let t = Template::new(Modality::Face, alg("1"), TemplatePayload::Opaque(vec![1, 2])).unwrap();
+        let t = Template::new(
+            Modality::Face,
+            alg("1"),
+            TemplatePayload::Opaque(vec![1, 2]),
+        )
+        .unwrap();
         let json = serde_json::to_string(&t).unwrap();
         assert_eq!(serde_json::from_str::<Template>(&json).unwrap(), t);
         let empty = json.replace("[1,2]", "[]");

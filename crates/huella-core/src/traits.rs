@@ -53,7 +53,9 @@ impl Comparator for CosineComparator {
             });
         }
         match (a.payload(), b.payload()) {
-            (TemplatePayload::Embedding(x), TemplatePayload::Embedding(y)) => Score::new(x.cosine(y)?),
+            (TemplatePayload::Embedding(x), TemplatePayload::Embedding(y)) => {
+                Score::new(x.cosine(y)?)
+            }
             _ => Err(CoreError::Invalid {
                 field: "template payload",
                 reason: "cosine comparison needs embedding payloads".into(),
@@ -70,7 +72,9 @@ mod tests {
     #[test]
     fn cosine_comparator_scores_and_guards() {
         let alg = AlgorithmId::new("m", "1").unwrap();
-        let t = |v: Vec<f32>| Template::from_embedding(Modality::Face, alg.clone(), Embedding::new(v).unwrap());
+        let t = |v: Vec<f32>| {
+            Template::from_embedding(Modality::Face, alg.clone(), Embedding::new(v).unwrap())
+        };
         let c = CosineComparator::new(alg.clone());
         let s = c.compare(&t(vec![1.0, 0.0]), &t(vec![1.0, 1.0])).unwrap();
         assert!((s.value() - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-6);

@@ -78,7 +78,12 @@ impl FromStr for EmbeddingModel {
             .parse()
             .ok()
             .filter(|d| (1..=huella_core::MAX_DIMENSION).contains(d))
-            .ok_or_else(|| bad(format!("dimension {dim:?} outside 1..={}", huella_core::MAX_DIMENSION)))?;
+            .ok_or_else(|| {
+                bad(format!(
+                    "dimension {dim:?} outside 1..={}",
+                    huella_core::MAX_DIMENSION
+                ))
+            })?;
         Ok(Self {
             family,
             algorithm,
@@ -210,12 +215,19 @@ impl EngineBuilder {
 
 /// Text form of a model list, as stored in the gallery settings.
 pub(crate) fn models_to_setting(models: &[EmbeddingModel]) -> String {
-    models.iter().map(ToString::to_string).collect::<Vec<_>>().join(";")
+    models
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 /// Parse the gallery's model list setting.
 pub(crate) fn models_from_setting(s: &str) -> Result<Vec<EmbeddingModel>, ConfigError> {
-    s.split(';').filter(|p| !p.is_empty()).map(str::parse).collect()
+    s.split(';')
+        .filter(|p| !p.is_empty())
+        .map(str::parse)
+        .collect()
 }
 
 #[cfg(test)]
@@ -227,12 +239,25 @@ mod tests {
         let m: EmbeddingModel = "face:dlib-resnet@1:128".parse().unwrap();
         assert_eq!(m.dimension, 128);
         assert_eq!(m.to_string(), "face:dlib-resnet@1:128");
-        for bad in ["face:x@1", "iris:x@1:3", "face:x:3", "face:x@1:0", "face:x@1:99999", "face:x@1:3:4"] {
+        for bad in [
+            "face:x@1",
+            "iris:x@1:3",
+            "face:x:3",
+            "face:x@1:0",
+            "face:x@1:99999",
+            "face:x@1:3:4",
+        ] {
             assert!(bad.parse::<EmbeddingModel>().is_err(), "{bad}");
         }
         let list = vec![m.clone(), "finger:code@2:256".parse().unwrap()];
-        assert_eq!(models_from_setting(&models_to_setting(&list)).unwrap(), list);
-        assert_eq!("auto:5".parse::<IndexKind>().unwrap(), IndexKind::Auto { hnsw_from: 5 });
+        assert_eq!(
+            models_from_setting(&models_to_setting(&list)).unwrap(),
+            list
+        );
+        assert_eq!(
+            "auto:5".parse::<IndexKind>().unwrap(),
+            IndexKind::Auto { hnsw_from: 5 }
+        );
         assert!("fast".parse::<IndexKind>().is_err());
     }
 }

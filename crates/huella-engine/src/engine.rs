@@ -103,13 +103,15 @@ impl Engine {
                 if b.models.is_empty() {
                     return Err(ConfigError::NoModels);
                 }
-                let settings = BTreeMap::from([(SETTING_MODELS.to_string(), models_to_setting(&b.models))]);
+                let settings =
+                    BTreeMap::from([(SETTING_MODELS.to_string(), models_to_setting(&b.models))]);
                 Gallery::create(&dir, settings)?
             }
             other => other?,
         };
         let info = gallery.info()?;
-        let stored = models_from_setting(info.settings.get(SETTING_MODELS).map_or("", String::as_str))?;
+        let stored =
+            models_from_setting(info.settings.get(SETTING_MODELS).map_or("", String::as_str))?;
         if !b.models.is_empty() && sorted(&b.models) != sorted(&stored) {
             return Err(ConfigError::ModelMismatch {
                 gallery: models_to_setting(&stored),
@@ -160,7 +162,11 @@ impl Engine {
 
     /// The models this gallery indexes.
     pub fn models(&self) -> Vec<EmbeddingModel> {
-        self.indexes.read().iter().map(|i| i.model.clone()).collect()
+        self.indexes
+            .read()
+            .iter()
+            .map(|i| i.model.clone())
+            .collect()
     }
 
     /// The underlying store, for read access to encounters and audit data.
@@ -175,8 +181,16 @@ impl Engine {
     /// candidate under another subject id is a possible false identity; under the
     /// same subject id, a consistent re-encounter). Every template must belong to a
     /// configured model; otherwise nothing is stored.
-    pub fn enroll(&self, encounter: NewEncounter, opts: &IdentifyOptions) -> Result<Enrolment, EngineError> {
-        let probe: Vec<Template> = encounter.templates.iter().map(|t| t.template.clone()).collect();
+    pub fn enroll(
+        &self,
+        encounter: NewEncounter,
+        opts: &IdentifyOptions,
+    ) -> Result<Enrolment, EngineError> {
+        let probe: Vec<Template> = encounter
+            .templates
+            .iter()
+            .map(|t| t.template.clone())
+            .collect();
         let _writer = self.writer.lock();
         let candidates = self.identify(&probe, opts)?;
         let stored = self.gallery.add_encounter(encounter)?;
@@ -194,7 +208,11 @@ impl Engine {
 
     /// 1:N identification: the subjects whose templates best match any template of the
     /// probe, best first, one entry per subject carrying its best-matching template.
-    pub fn identify(&self, probe: &[Template], opts: &IdentifyOptions) -> Result<Vec<Candidate>, EngineError> {
+    pub fn identify(
+        &self,
+        probe: &[Template],
+        opts: &IdentifyOptions,
+    ) -> Result<Vec<Candidate>, EngineError> {
         if probe.is_empty() {
             return Err(EngineError::BadInput("the probe holds no template".into()));
         }
@@ -206,7 +224,9 @@ impl Engine {
         }
         if let Some(t) = opts.threshold {
             if !t.is_finite() {
-                return Err(EngineError::BadInput("threshold must be a finite number".into()));
+                return Err(EngineError::BadInput(
+                    "threshold must be a finite number".into(),
+                ));
             }
         }
         let filter = match &opts.restrict_to {
@@ -279,7 +299,11 @@ impl Engine {
 
     /// 1:1 comparison of a probe against everything enrolled under `subject`: the best
     /// score over the subject's templates of the probe's model, with that template's id.
-    pub fn verify_subject(&self, probe: &Template, subject: &SubjectId) -> Result<(Score, TemplateId), EngineError> {
+    pub fn verify_subject(
+        &self,
+        probe: &Template,
+        subject: &SubjectId,
+    ) -> Result<(Score, TemplateId), EngineError> {
         let filter = self.subject_filter(std::slice::from_ref(subject))?;
         let indexes = self.indexes.read();
         let (slot, e) = model_slot(&indexes, probe)?;
@@ -288,7 +312,12 @@ impl Engine {
             min_score: None,
             filter: Some(&filter),
         };
-        let hit = indexes[slot].index.get().search(e, &params)?.into_iter().next();
+        let hit = indexes[slot]
+            .index
+            .get()
+            .search(e, &params)?
+            .into_iter()
+            .next();
         hit.map(|h| Ok((Score::new(h.score.clamp(-1.0, 1.0))?, h.id)))
             .unwrap_or_else(|| {
                 Err(EngineError::BadInput(format!(
@@ -318,7 +347,11 @@ impl Engine {
 
     /// An operator confirmed that `from` and `into` are one person: move every
     /// encounter of `from` under `into`, keeping both histories.
-    pub fn merge_subjects(&self, from: &SubjectId, into: &SubjectId) -> Result<MergeOutcome, EngineError> {
+    pub fn merge_subjects(
+        &self,
+        from: &SubjectId,
+        into: &SubjectId,
+    ) -> Result<MergeOutcome, EngineError> {
         let _writer = self.writer.lock();
         // Index keys are template ids, which a merge does not change: only the store moves.
         Ok(self.gallery.merge_subjects(from, into)?)
@@ -356,7 +389,10 @@ impl Engine {
 }
 
 /// The index slot serving `t`'s model, and `t`'s embedding.
-fn model_slot<'t>(indexes: &[ModelIndex], t: &'t Template) -> Result<(usize, &'t Embedding), EngineError> {
+fn model_slot<'t>(
+    indexes: &[ModelIndex],
+    t: &'t Template,
+) -> Result<(usize, &'t Embedding), EngineError> {
     for (slot, m) in indexes.iter().enumerate() {
         if Family::of(t.modality()) == m.model.family && t.algorithm() == &m.model.algorithm {
             return match embedding_of(&m.model, t) {

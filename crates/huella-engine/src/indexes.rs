@@ -197,7 +197,8 @@ impl ModelIndex {
             kind: self.index.kind_name().to_string(),
             model: self.model.to_string(),
         };
-        let text = serde_json::to_string(&meta).map_err(|e| EngineError::BadInput(e.to_string()))?;
+        let text =
+            serde_json::to_string(&meta).map_err(|e| EngineError::BadInput(e.to_string()))?;
         write_atomic(&meta_path(&self.snapshot), text.as_bytes())?;
         Ok(())
     }
@@ -237,7 +238,10 @@ fn new_index(
     settings: &IndexSettings,
 ) -> Result<AnyIndex, IndexError> {
     Ok(match kind {
-        "flat" => AnyIndex::Flat(FlatIndex::with_scan(model.dimension, settings.flat_scan.clone())?),
+        "flat" => AnyIndex::Flat(FlatIndex::with_scan(
+            model.dimension,
+            settings.flat_scan.clone(),
+        )?),
         _ => AnyIndex::Hnsw(HnswIndex::new(model.dimension, settings.hnsw.clone())?),
     })
 }

@@ -10,17 +10,26 @@ fn enrol_identify_dedup_merge_delete() {
 
     // 1:N: a fresh capture of every person finds that person at rank 1.
     for i in 0..300 {
-        let c = engine.identify(&[people.capture(i)], &IdentifyOptions::default()).unwrap();
+        let c = engine
+            .identify(&[people.capture(i)], &IdentifyOptions::default())
+            .unwrap();
         assert_eq!(c[0].subject.as_str(), format!("S{i}"), "probe {i}: {c:?}");
         assert_eq!(c[0].rank, 1);
-        assert!(c.windows(2).all(|w| w[0].score.value() >= w[1].score.value()));
+        assert!(c
+            .windows(2)
+            .all(|w| w[0].score.value() >= w[1].score.value()));
         let unique: std::collections::HashSet<_> = c.iter().map(|c| &c.subject).collect();
         assert_eq!(unique.len(), c.len(), "one entry per subject");
     }
 
     // De-duplication at enrolment: person 7 returns under an alias.
-    let opts = IdentifyOptions { threshold: Some(0.5), ..Default::default() };
-    let e = engine.enroll(people.encounter("ALIAS-7", 7), &opts).unwrap();
+    let opts = IdentifyOptions {
+        threshold: Some(0.5),
+        ..Default::default()
+    };
+    let e = engine
+        .enroll(people.encounter("ALIAS-7", 7), &opts)
+        .unwrap();
     assert_eq!(e.candidates[0].subject.as_str(), "S7");
     assert!(e.candidates.iter().all(|c| c.score.value() >= 0.5));
 
@@ -30,20 +39,30 @@ fn enrol_identify_dedup_merge_delete() {
     let outcome = engine.merge_subjects(&alias, &s7).unwrap();
     assert_eq!(outcome.moved_encounters, vec![e.encounter.id]);
     assert_eq!(engine.gallery().subject_encounters(&s7).unwrap().len(), 2);
-    let c = engine.identify(&[people.capture(7)], &IdentifyOptions::default()).unwrap();
+    let c = engine
+        .identify(&[people.capture(7)], &IdentifyOptions::default())
+        .unwrap();
     assert_eq!(c[0].subject, s7);
     assert!(c.iter().all(|c| c.subject != alias));
 
     // Verification: same person high, different people low.
     let (same, _) = engine.verify_subject(&people.capture(7), &s7).unwrap();
     let (other, _) = engine.verify_subject(&people.capture(8), &s7).unwrap();
-    assert!(same.value() > 0.6 && other.value() < 0.5, "{same:?} {other:?}");
-    let pair = engine.verify(&people.capture(3), &people.capture(3)).unwrap();
+    assert!(
+        same.value() > 0.6 && other.value() < 0.5,
+        "{same:?} {other:?}"
+    );
+    let pair = engine
+        .verify(&people.capture(3), &people.capture(3))
+        .unwrap();
     assert!(pair.value() > 0.6);
 
     // Restricted search only returns the listed subjects.
     let within = IdentifyOptions {
-        restrict_to: Some(vec![SubjectId::new("S1").unwrap(), SubjectId::new("S2").unwrap()]),
+        restrict_to: Some(vec![
+            SubjectId::new("S1").unwrap(),
+            SubjectId::new("S2").unwrap(),
+        ]),
         ..Default::default()
     };
     let c = engine.identify(&[people.capture(7)], &within).unwrap();
@@ -52,9 +71,14 @@ fn enrol_identify_dedup_merge_delete() {
     // Deletion removes the subject from search.
     let removed = engine.delete_subject(&s7).unwrap();
     assert_eq!(removed.len(), 2);
-    let c = engine.identify(&[people.capture(7)], &IdentifyOptions::default()).unwrap();
+    let c = engine
+        .identify(&[people.capture(7)], &IdentifyOptions::default())
+        .unwrap();
     assert!(c.iter().all(|c| c.subject != s7));
-    assert!(matches!(engine.delete_subject(&s7), Err(EngineError::UnknownSubject(_))));
+    assert!(matches!(
+        engine.delete_subject(&s7),
+        Err(EngineError::UnknownSubject(_))
+    ));
 
     let stats = engine.stats().unwrap();
     assert_eq!(stats.gallery.subjects, 299);
@@ -72,17 +96,28 @@ fn reopen_replays_changes_after_the_last_checkpoint() {
         engine.checkpoint().unwrap();
         // Changes after the checkpoint are only in the store's log.
         for i in 100..120 {
-            engine.enroll(people.encounter(&format!("S{i}"), i), &IdentifyOptions::default()).unwrap();
+            engine
+                .enroll(
+                    people.encounter(&format!("S{i}"), i),
+                    &IdentifyOptions::default(),
+                )
+                .unwrap();
         }
-        engine.delete_subject(&SubjectId::new("S5").unwrap()).unwrap();
+        engine
+            .delete_subject(&SubjectId::new("S5").unwrap())
+            .unwrap();
     }
     let engine = engine(&dir, IndexKind::Flat);
     assert_eq!(engine.stats().unwrap().indexes[0].vectors, 119);
     for i in [0usize, 50, 110, 119] {
-        let c = engine.identify(&[people.capture(i)], &IdentifyOptions::default()).unwrap();
+        let c = engine
+            .identify(&[people.capture(i)], &IdentifyOptions::default())
+            .unwrap();
         assert_eq!(c[0].subject.as_str(), format!("S{i}"));
     }
-    let c = engine.identify(&[people.capture(5)], &IdentifyOptions::default()).unwrap();
+    let c = engine
+        .identify(&[people.capture(5)], &IdentifyOptions::default())
+        .unwrap();
     assert!(c.iter().all(|c| c.subject.as_str() != "S5"));
 }
 
@@ -100,7 +135,9 @@ fn hnsw_and_flat_engines_agree_at_rank_one() {
     }
     for i in 0..500 {
         let p = people.capture(i);
-        let a = flat.identify(&[p.clone()], &IdentifyOptions::default()).unwrap();
+        let a = flat
+            .identify(&[p.clone()], &IdentifyOptions::default())
+            .unwrap();
         let b = hnsw.identify(&[p], &IdentifyOptions::default()).unwrap();
         agree += usize::from(a[0].subject == b[0].subject);
     }
@@ -115,7 +152,9 @@ fn concurrent_readers_with_one_writer() {
     let mut people = People::new(200, 4);
     enrol_all(&engine, &mut people, 100);
     let probes: Vec<Template> = (0..100).map(|i| people.capture(i)).collect();
-    let new: Vec<NewEncounter> = (100..200).map(|i| people.encounter(&format!("S{i}"), i)).collect();
+    let new: Vec<NewEncounter> = (100..200)
+        .map(|i| people.encounter(&format!("S{i}"), i))
+        .collect();
     std::thread::scope(|s| {
         s.spawn(|| {
             for e in new {
@@ -126,7 +165,9 @@ fn concurrent_readers_with_one_writer() {
             let engine = &engine;
             s.spawn(move || {
                 for (j, p) in chunk.iter().enumerate() {
-                    let c = engine.identify(std::slice::from_ref(p), &IdentifyOptions::default()).unwrap();
+                    let c = engine
+                        .identify(std::slice::from_ref(p), &IdentifyOptions::default())
+                        .unwrap();
                     assert!(!c.is_empty(), "probe {j}");
                 }
             });

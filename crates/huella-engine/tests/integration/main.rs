@@ -37,7 +37,11 @@ impl People {
             .iter()
             .map(|c| c + 0.3 * self.rng.sample::<f32, _>(StandardNormal))
             .collect();
-        Template::from_embedding(Modality::Face, model().algorithm, Embedding::new(v).unwrap())
+        Template::from_embedding(
+            Modality::Face,
+            model().algorithm,
+            Embedding::new(v).unwrap(),
+        )
     }
 
     pub fn encounter(&mut self, subject: &str, i: usize) -> NewEncounter {
@@ -69,7 +73,10 @@ pub fn engine(dir: &Path, kind: IndexKind) -> Engine {
 pub fn enrol_all(engine: &Engine, people: &mut People, n: usize) {
     for i in 0..n {
         engine
-            .enroll(people.encounter(&format!("S{i}"), i), &IdentifyOptions::default())
+            .enroll(
+                people.encounter(&format!("S{i}"), i),
+                &IdentifyOptions::default(),
+            )
             .unwrap();
     }
 }
