@@ -376,14 +376,17 @@ impl Engine {
     }
 
     /// Save every index snapshot tagged with the current store generation, so the next
-    /// open loads it instead of rebuilding. Optional for correctness (the store's change
-    /// log is replayed on open), useful for start-up time.
+    /// open loads it instead of rebuilding, then prune the store's change log up to that
+    /// generation. Optional for correctness (the change log is replayed on open), needed
+    /// for start-up time and to keep the log short.
     pub fn checkpoint(&self) -> Result<(), EngineError> {
         let _writer = self.writer.lock();
         let generation = self.gallery.generation()?;
         for m in self.indexes.read().iter() {
             m.checkpoint(generation)?;
         }
+        // Every snapshot now reflects `generation`: the log before it is no longer needed.
+        self.gallery.prune_changes(generation)?;
         Ok(())
     }
 }

@@ -119,21 +119,30 @@ fn reopen_replays_changes_after_the_last_checkpoint() {
         .identify(&[people.capture(5)], &IdentifyOptions::default())
         .unwrap();
     assert!(c.iter().all(|c| c.subject.as_str() != "S5"));
+
+    // A checkpoint prunes the replay log it made unnecessary; the snapshot still loads.
+    let before = engine.gallery().generation().unwrap();
+    engine.checkpoint().unwrap();
+    assert_eq!(engine.gallery().changes_since(0).unwrap(), None);
+    assert_eq!(engine.gallery().changes_since(before).unwrap(), Some(vec![]));
+    drop(engine);
+    let reopened = Engine::builder().gallery(&dir).build().unwrap();
+    assert_eq!(reopened.stats().unwrap().indexes[0].vectors, 119);
 }
 
 #[test]
 fn hnsw_and_flat_engines_agree_at_rank_one() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut people = People::new(2000, 3);
+    let mut people = People::new(1000, 3);
     let flat = engine(&tmp.path().join("flat"), IndexKind::Flat);
     let hnsw = engine(&tmp.path().join("hnsw"), IndexKind::Hnsw);
     let mut agree = 0;
-    for i in 0..2000 {
+    for i in 0..1000 {
         let e = people.encounter(&format!("S{i}"), i);
         flat.enroll(e.clone(), &IdentifyOptions::default()).unwrap();
         hnsw.enroll(e, &IdentifyOptions::default()).unwrap();
     }
-    for i in 0..500 {
+    for i in 0..300 {
         let p = people.capture(i);
         let a = flat
             .identify(&[p.clone()], &IdentifyOptions::default())
@@ -141,7 +150,7 @@ fn hnsw_and_flat_engines_agree_at_rank_one() {
         let b = hnsw.identify(&[p], &IdentifyOptions::default()).unwrap();
         agree += usize::from(a[0].subject == b[0].subject);
     }
-    assert!(agree >= 495, "rank-1 agreement {agree}/500");
+    assert!(agree >= 297, "rank-1 agreement {agree}/300");
     assert_eq!(hnsw.stats().unwrap().indexes[0].kind, "hnsw");
 }
 
