@@ -509,6 +509,7 @@ impl HnswIndex {
             visited.start(self.ids.len());
             let mut candidates: BinaryHeap<Reverse<Near>> = BinaryHeap::with_capacity(2 * ef);
             let mut results: BinaryHeap<Near> = BinaryHeap::with_capacity(ef + 1);
+            let mut fresh: Vec<u32> = Vec::with_capacity(2 * self.params.m);
             let offer = |results: &mut BinaryHeap<Near>, n: Near| {
                 if accept(n.node) {
                     results.push(n);
@@ -529,10 +530,15 @@ impl HnswIndex {
                 if full && c.dist > worst {
                     break;
                 }
+                // Mark and prefetch the unvisited neighbours first, then score them.
+                fresh.clear();
                 for node in self.neighbours(c.node, level) {
-                    if !visited.insert(node) {
-                        continue;
+                    if visited.insert(node) {
+                        simd::prefetch(self.vector(node));
+                        fresh.push(node);
                     }
+                }
+                for &node in &fresh {
                     let dist = self.dist(q, node);
                     let bound = if results.len() >= ef {
                         results.peek().map_or(f32::INFINITY, |w| w.dist)

@@ -54,6 +54,23 @@ pub(crate) fn dot_i8_x4(query: &[i16], rows: &[i8]) -> [i32; 4] {
     (kernels().dot_i8_x4)(query, rows)
 }
 
+/// Hint that `data` will be read soon (its first cache lines). A no-op off x86-64.
+#[inline]
+pub(crate) fn prefetch(data: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // Two 64-byte lines; the hardware prefetcher streams the rest of the row.
+        for line in data.chunks(16).take(2) {
+            // SAFETY: prefetching is a hint that never faults, and the pointer comes from
+            // a live slice. SSE is part of the x86-64 baseline.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
+}
+
 mod scalar {
     pub(super) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
         // Eight independent lanes let the compiler vectorise where it can.
