@@ -24,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
     };
     let total = ni + ng;
-    let every = if ng == 0 { u64::MAX } else { total / ng };
+    let every = total.checked_div(ng).unwrap_or(u64::MAX);
     let mut written_g = 0;
     let mut line = Vec::with_capacity(32);
     for k in 0..total {
@@ -40,7 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             line.push(b'-');
         }
         let m = micros.unsigned_abs();
-        write!(line, "{}.{:06},{}\n", m / 1_000_000, m % 1_000_000, genuine as u8)?;
+        writeln!(line, "{}.{:06},{}", m / 1_000_000, m % 1_000_000, genuine as u8)?;
         out.write_all(&line)?;
     }
     out.flush()?;

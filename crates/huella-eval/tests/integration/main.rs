@@ -1,6 +1,7 @@
 //! Integration tests of huella-eval: hand-computed edge cases, bad input files,
 //! identification, demographics, the bootstrap, agreement with pyeer, and the HTML report
 //! in a real browser.
+#![allow(clippy::unwrap_used)]
 
 mod bad_input;
 mod browser;
