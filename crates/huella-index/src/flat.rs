@@ -57,7 +57,10 @@ fn quantize(v: &[f32], out: &mut Vec<i8>) -> f32 {
     let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
     let scale = max / 127.0;
     let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-    out.extend(v.iter().map(|x| (x * inv).round().clamp(-127.0, 127.0) as i8));
+    out.extend(
+        v.iter()
+            .map(|x| (x * inv).round().clamp(-127.0, 127.0) as i8),
+    );
     scale
 }
 
@@ -138,7 +141,12 @@ impl FlatIndex {
 
     /// Scan every slot that `accept`s, returning exactly scored candidates that contain
     /// the `k` best.
-    fn scan_all(&self, query: &[f32], k: usize, accept: impl Fn(usize) -> bool) -> Vec<(f32, TemplateId)> {
+    fn scan_all(
+        &self,
+        query: &[f32],
+        k: usize,
+        accept: impl Fn(usize) -> bool,
+    ) -> Vec<(f32, TemplateId)> {
         match self.scan {
             FlatScan::ExactF32 => {
                 let mut top = TopK::new(k);
@@ -151,17 +159,22 @@ impl FlatIndex {
                 top.into_sorted()
             }
             FlatScan::Int8Rerank { rerank } => {
-                let candidates = self.int8_candidates(query, rerank.max(k.saturating_mul(4)), accept);
+                let candidates =
+                    self.int8_candidates(query, rerank.max(k.saturating_mul(4)), accept);
                 self.score_slots(query, candidates.into_iter()).collect()
             }
         }
     }
 
     /// The `count` best slots by approximate int8 score.
-    fn int8_candidates(&self, query: &[f32], count: usize, accept: impl Fn(usize) -> bool) -> Vec<usize> {
+    fn int8_candidates(
+        &self,
+        query: &[f32],
+        count: usize,
+        accept: impl Fn(usize) -> bool,
+    ) -> Vec<usize> {
         let mut q8 = Vec::with_capacity(self.dim);
         quantize(query, &mut q8);
-        let q16: Vec<i16> = q8.into_iter().map(i16::from).collect();
         // The query scale is common to every row, so it is left out of the ranking.
         let mut top = TopK::new(count);
         let mut threshold = top.threshold();
@@ -177,13 +190,13 @@ impl FlatIndex {
         let tail = blocks.remainder();
         let mut slot = 0;
         for rows in blocks {
-            for (j, dot) in simd::dot_i8_x4(&q16, rows).into_iter().enumerate() {
+            for (j, dot) in simd::dot_i8_x4(&q8, rows).into_iter().enumerate() {
                 offer(slot + j, dot, &mut top);
             }
             slot += 4;
         }
         for row in tail.chunks_exact(self.dim) {
-            offer(slot, simd::dot_i8(&q16, row), &mut top);
+            offer(slot, simd::dot_i8(&q8, row), &mut top);
             slot += 1;
         }
         top.into_sorted().into_iter().map(|(_, s)| s).collect()
@@ -268,7 +281,11 @@ impl VectorIndex for FlatIndex {
         Ok(())
     }
 
-    fn search(&self, query: &Embedding, params: &SearchParams<'_>) -> Result<Vec<crate::Hit>, IndexError> {
+    fn search(
+        &self,
+        query: &Embedding,
+        params: &SearchParams<'_>,
+    ) -> Result<Vec<crate::Hit>, IndexError> {
         crate::check_search(self.dim, query, params)?;
         let q = query.as_slice();
         let scored = match params.filter {
@@ -306,7 +323,11 @@ mod tests {
     use crate::{Hit, IdFilter};
     use proptest::prelude::*;
 
-    fn oracle(items: &[(TemplateId, Embedding)], q: &Embedding, params: &SearchParams<'_>) -> Vec<Hit> {
+    fn oracle(
+        items: &[(TemplateId, Embedding)],
+        q: &Embedding,
+        params: &SearchParams<'_>,
+    ) -> Vec<Hit> {
         let mut all: Vec<Hit> = items
             .iter()
             .filter(|(id, _)| params.filter.is_none_or(|f| f.allows(*id)))

@@ -88,7 +88,9 @@ impl Writer {
 
     fn flush_chunk(&mut self) -> Result<(), IndexError> {
         self.crc.update(&self.buf);
-        self.file.write_all(&self.buf).map_err(io_error(&self.tmp))?;
+        self.file
+            .write_all(&self.buf)
+            .map_err(io_error(&self.tmp))?;
         self.buf.clear();
         Ok(())
     }
@@ -136,7 +138,9 @@ impl Writer {
     pub(crate) fn commit(mut self) -> Result<(), IndexError> {
         self.flush_chunk()?;
         let crc = self.crc.clone().finalize();
-        self.file.write_all(&crc.to_le_bytes()).map_err(io_error(&self.tmp))?;
+        self.file
+            .write_all(&crc.to_le_bytes())
+            .map_err(io_error(&self.tmp))?;
         self.file.sync_all().map_err(io_error(&self.tmp))?;
         drop(self.file);
         std::fs::rename(&self.tmp, &self.path).map_err(io_error(&self.path))?;
@@ -177,9 +181,14 @@ impl IndexFile {
 
     fn parse(path: &Path, bytes: Vec<u8>) -> Result<Self, IndexError> {
         if bytes.len() < HEADER_LEN + CRC_LEN || &bytes[..8] != MAGIC {
-            return Err(corrupt(path, "not a Huella index file (bad magic or too short)"));
+            return Err(corrupt(
+                path,
+                "not a Huella index file (bad magic or too short)",
+            ));
         }
-        let word = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let word = |at: usize| {
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
         let version = word(8);
         if version != FORMAT_VERSION {
             return Err(IndexError::UnsupportedVersion {
@@ -218,7 +227,11 @@ impl IndexFile {
         if self.kind != kind {
             return Err(corrupt(
                 &self.path,
-                format!("file holds a {} index, not {}", self.kind.name(), kind.name()),
+                format!(
+                    "file holds a {} index, not {}",
+                    self.kind.name(),
+                    kind.name()
+                ),
             ));
         }
         Ok(Reader {
@@ -246,7 +259,9 @@ impl<'a> Reader<'a> {
         let n = count
             .checked_mul(size)
             .filter(|&n| n <= self.rest.len())
-            .ok_or_else(|| self.corrupt(format!("truncated: {count} {what} declared, fewer present")))?;
+            .ok_or_else(|| {
+                self.corrupt(format!("truncated: {count} {what} declared, fewer present"))
+            })?;
         let (head, tail) = self.rest.split_at(n);
         self.rest = tail;
         Ok(head)
@@ -277,7 +292,9 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn u32s(&mut self, count: usize, what: &str) -> Result<Vec<u32>, IndexError> {
         let b = self.take(count, 4, what)?;
-        Ok(b.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        Ok(b.chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
     }
 
     pub(crate) fn u64s(&mut self, count: usize, what: &str) -> Result<Vec<u64>, IndexError> {
@@ -301,7 +318,12 @@ impl<'a> Reader<'a> {
     }
 
     /// `count` rows of `dim` values, each finite and of unit length (within rounding).
-    pub(crate) fn unit_rows(&mut self, count: usize, dim: usize, what: &str) -> Result<Vec<f32>, IndexError> {
+    pub(crate) fn unit_rows(
+        &mut self,
+        count: usize,
+        dim: usize,
+        what: &str,
+    ) -> Result<Vec<f32>, IndexError> {
         let total = count
             .checked_mul(dim)
             .ok_or_else(|| self.corrupt(format!("{what}: {count} rows of {dim} overflow")))?;
@@ -341,12 +363,20 @@ mod tests {
         assert!(!dir.path().join("x.idx.tmp").exists());
 
         let file = IndexFile::read(&path).unwrap();
-        assert!(matches!(file.body(Kind::Hnsw), Err(IndexError::Corrupt { .. })));
+        assert!(matches!(
+            file.body(Kind::Hnsw),
+            Err(IndexError::Corrupt { .. })
+        ));
         let mut r = file.body(Kind::Flat).unwrap();
         assert_eq!(r.u32("a").unwrap(), 7);
         let n = r.len("n", 10).unwrap();
         // A count larger than the bytes present fails before allocating.
-        assert!(Reader { path: &path, rest: &[0; 8] }.f32s(usize::MAX / 2, "v").is_err());
+        assert!(Reader {
+            path: &path,
+            rest: &[0; 8]
+        }
+        .f32s(usize::MAX / 2, "v")
+        .is_err());
         assert_eq!(r.f32s(n, "v").unwrap(), vec![1.0, -2.5, 3.0]);
         r.finish().unwrap();
     }

@@ -78,7 +78,8 @@ impl HnswParams {
     }
 }
 
-/// A node and its distance (`1 - cosine`) to some base vector; ordered by distance, then node.
+/// A node and its distance (`-cosine`: negation keeps the exact score recoverable) to
+/// some base vector; ordered by distance, then node.
 #[derive(Debug, Clone, Copy)]
 struct Near {
     dist: f32,
@@ -87,7 +88,9 @@ struct Near {
 
 impl Ord for Near {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.dist.total_cmp(&other.dist).then(self.node.cmp(&other.node))
+        self.dist
+            .total_cmp(&other.dist)
+            .then(self.node.cmp(&other.node))
     }
 }
 
@@ -231,12 +234,19 @@ impl HnswIndex {
         let scored = match params.filter {
             Some(filter) if filter.len() <= EXACT_FILTER_MIN.max(self.len() / 100) => filter
                 .ids()
-                .filter_map(|id| self.live.get(&id).map(|&node| (simd::dot(q, self.vector(node)), id)))
+                .filter_map(|id| {
+                    self.live
+                        .get(&id)
+                        .map(|&node| (simd::dot(q, self.vector(node)), id))
+                })
                 .collect(),
             Some(filter) => {
-                let widening = (self.len() as f64 / filter.len() as f64).clamp(1.0, MAX_FILTER_WIDENING);
+                let widening =
+                    (self.len() as f64 / filter.len() as f64).clamp(1.0, MAX_FILTER_WIDENING);
                 let ef = (ef.max(params.k) as f64 * widening).ceil() as usize;
-                self.search_graph(q, params.k, ef, |node| live(node) && filter.allows(self.ids[node as usize]))
+                self.search_graph(q, params.k, ef, |node| {
+                    live(node) && filter.allows(self.ids[node as usize])
+                })
             }
             None => self.search_graph(q, params.k, ef, live),
         };
@@ -254,7 +264,12 @@ impl HnswIndex {
     /// Heap bytes held by the index (not counting per-thread search scratch space).
     pub fn memory_bytes(&self) -> usize {
         use std::mem::size_of;
-        let upper: usize = self.upper.iter().flatten().map(|b| b.len() * size_of::<AtomicU32>()).sum();
+        let upper: usize = self
+            .upper
+            .iter()
+            .flatten()
+            .map(|b| b.len() * size_of::<AtomicU32>())
+            .sum();
         self.ids.capacity() * size_of::<TemplateId>()
             + self.levels.capacity()
             + self.deleted.capacity()
@@ -273,7 +288,11 @@ impl HnswIndex {
 
     /// The live ids, in insertion order.
     pub fn ids(&self) -> impl Iterator<Item = TemplateId> + '_ {
-        self.ids.iter().zip(&self.deleted).filter(|(_, &d)| !d).map(|(&id, _)| id)
+        self.ids
+            .iter()
+            .zip(&self.deleted)
+            .filter(|(_, &d)| !d)
+            .map(|(&id, _)| id)
     }
 
     /// Rebuild the graph from the live vectors, dropping every tombstone. Runs on the
@@ -295,7 +314,7 @@ impl HnswIndex {
 
     #[inline]
     fn dist(&self, q: &[f32], node: u32) -> f32 {
-        1.0 - simd::dot(q, self.vector(node))
+        -simd::dot(q, self.vector(node))
     }
 
     fn cap(&self, level: usize) -> usize {
@@ -324,7 +343,11 @@ impl HnswIndex {
     fn neighbours(&self, node: u32, level: usize) -> impl Iterator<Item = u32> + '_ {
         let list = self.list(node, level);
         let count = list.first().map_or(0, |c| c.load(Relaxed) as usize);
-        list.get(1..).unwrap_or(&[]).iter().take(count).map(|a| a.load(Relaxed))
+        list.get(1..)
+            .unwrap_or(&[])
+            .iter()
+            .take(count)
+            .map(|a| a.load(Relaxed))
     }
 
     /// Replace a list; the caller holds the node's lock and `nodes.len() <= cap(level)`.
@@ -382,7 +405,9 @@ impl HnswIndex {
         if n == 1 {
             this.link(first as u32);
         } else {
-            (first..first + n).into_par_iter().for_each(|node| this.link(node as u32));
+            (first..first + n)
+                .into_par_iter()
+                .for_each(|node| this.link(node as u32));
         }
     }
 
@@ -413,7 +438,8 @@ impl HnswIndex {
         }
         let mut entries = vec![cur];
         for lc in (0..=level.min(top)).rev() {
-            let mut found = self.search_layer(q, &entries, self.params.ef_construction, lc, |_| true);
+            let mut found =
+                self.search_layer(q, &entries, self.params.ef_construction, lc, |_| true);
             found.retain(|c| c.node != node);
             let chosen = self.select(&found, self.params.m);
             self.add_links(node, lc, &chosen);
@@ -453,7 +479,11 @@ impl HnswIndex {
                 })
                 .collect();
             scored.sort_unstable();
-            merged = self.select(&scored, cap).into_iter().map(|n| n.node).collect();
+            merged = self
+                .select(&scored, cap)
+                .into_iter()
+                .map(|n| n.node)
+                .collect();
         }
         self.write_list(owner, level, &merged);
     }
@@ -557,7 +587,13 @@ impl HnswIndex {
     }
 
     /// Descend the graph and return exactly scored accepted nodes (at most `ef`).
-    fn search_graph(&self, q: &[f32], k: usize, ef: usize, accept: impl Fn(u32) -> bool) -> Vec<(f32, TemplateId)> {
+    fn search_graph(
+        &self,
+        q: &[f32],
+        k: usize,
+        ef: usize,
+        accept: impl Fn(u32) -> bool,
+    ) -> Vec<(f32, TemplateId)> {
         let Some((ep, top)) = *self.entry.read() else {
             return Vec::new();
         };
@@ -569,9 +605,11 @@ impl HnswIndex {
             cur = self.greedy(q, cur, level);
         }
         let ef = ef.max(k).min(self.ids.len());
+        // The layer search already computed each distance as -dot: negate it back, exactly,
+        // rather than paying `ef` more dot products per query.
         self.search_layer(q, &[cur], ef, 0, accept)
             .into_iter()
-            .map(|n| (simd::dot(q, self.vector(n.node)), self.ids[n.node as usize]))
+            .map(|n| (-n.dist, self.ids[n.node as usize]))
             .collect()
     }
 
@@ -605,7 +643,11 @@ impl HnswIndex {
             }
             upper.push(if level > 0 {
                 let list = r.u32s(level * (1 + params.m), "upper links")?;
-                Some(list.into_iter().map(AtomicU32::new).collect::<Box<[AtomicU32]>>())
+                Some(
+                    list.into_iter()
+                        .map(AtomicU32::new)
+                        .collect::<Box<[AtomicU32]>>(),
+                )
             } else {
                 None
             });
@@ -630,10 +672,14 @@ impl HnswIndex {
         *index.entry.get_mut() = match (n, ep) {
             (0, NO_NODE) => None,
             (0, _) => return Err(file.corrupt("entry point in an empty graph")),
-            (_, ep) if (ep as usize) < n && usize::from(index.levels[ep as usize]) == top => Some((ep, top)),
+            (_, ep) if (ep as usize) < n && usize::from(index.levels[ep as usize]) == top => {
+                Some((ep, top))
+            }
             _ => return Err(file.corrupt("entry point is not a top-level node")),
         };
-        index.check_graph(top).map_err(|reason| file.corrupt(reason))?;
+        index
+            .check_graph(top)
+            .map_err(|reason| file.corrupt(reason))?;
         index.live.reserve(n - index.deleted_count);
         for node in 0..n {
             if !index.deleted[node] && index.live.insert(index.ids[node], node as u32).is_some() {
@@ -658,8 +704,11 @@ impl HnswIndex {
                     return Err(format!("node {node} has {count} links at level {lc}"));
                 }
                 for nb in self.neighbours(node, lc) {
-                    if nb as usize >= n || nb == node || usize::from(self.levels[nb as usize]) < lc {
-                        return Err(format!("node {node} has an invalid link {nb} at level {lc}"));
+                    if nb as usize >= n || nb == node || usize::from(self.levels[nb as usize]) < lc
+                    {
+                        return Err(format!(
+                            "node {node} has an invalid link {nb} at level {lc}"
+                        ));
                     }
                 }
             }
@@ -697,7 +746,8 @@ impl VectorIndex for HnswIndex {
             self.compact();
         }
         self.check_capacity(items.len())?;
-        let refs: Vec<(TemplateId, &[f32])> = items.iter().map(|(id, e)| (*id, e.as_slice())).collect();
+        let refs: Vec<(TemplateId, &[f32])> =
+            items.iter().map(|(id, e)| (*id, e.as_slice())).collect();
         self.add(&refs);
         Ok(())
     }
@@ -709,12 +759,19 @@ impl VectorIndex for HnswIndex {
         Ok(())
     }
 
-    fn search(&self, query: &Embedding, params: &SearchParams<'_>) -> Result<Vec<crate::Hit>, IndexError> {
+    fn search(
+        &self,
+        query: &Embedding,
+        params: &SearchParams<'_>,
+    ) -> Result<Vec<crate::Hit>, IndexError> {
         self.search_with_ef(query, params, self.params.ef_search)
     }
 
     fn save(&self, path: &Path) -> Result<(), IndexError> {
-        let (ep, top) = self.entry.read().map_or((NO_NODE, 0), |(ep, top)| (ep, top));
+        let (ep, top) = self
+            .entry
+            .read()
+            .map_or((NO_NODE, 0), |(ep, top)| (ep, top));
         let mut w = Writer::create(path, Kind::Hnsw)?;
         w.u32(self.dim as u32)?;
         w.u32(self.params.m as u32)?;
@@ -727,7 +784,13 @@ impl VectorIndex for HnswIndex {
         w.len(self.ids.len())?;
         w.u64s(self.ids.iter().map(|id| id.0))?;
         w.bytes(&self.levels)?;
-        w.bytes(&self.deleted.iter().map(|&d| u8::from(d)).collect::<Vec<u8>>())?;
+        w.bytes(
+            &self
+                .deleted
+                .iter()
+                .map(|&d| u8::from(d))
+                .collect::<Vec<u8>>(),
+        )?;
         w.f32s(&self.vectors)?;
         w.u32s(self.links0.iter().map(|a| a.load(Relaxed)))?;
         for list in self.upper.iter().flatten() {

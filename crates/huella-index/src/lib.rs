@@ -187,7 +187,11 @@ fn check_dimension(dim: usize) -> Result<(), IndexError> {
 }
 
 /// Check a query against the index dimension and the search parameters.
-fn check_search(dim: usize, query: &Embedding, params: &SearchParams<'_>) -> Result<(), IndexError> {
+fn check_search(
+    dim: usize,
+    query: &Embedding,
+    params: &SearchParams<'_>,
+) -> Result<(), IndexError> {
     check_vector(dim, query)?;
     if params.k == 0 {
         return Err(IndexError::BadParams("k must be at least 1".into()));

@@ -9,8 +9,8 @@ use std::sync::OnceLock;
 #[derive(Clone, Copy)]
 struct Kernels {
     dot_f32: fn(&[f32], &[f32]) -> f32,
-    dot_i8: fn(&[i16], &[i8]) -> i32,
-    dot_i8_x4: fn(&[i16], &[i8]) -> [i32; 4],
+    dot_i8: fn(&[i8], &[i8]) -> i32,
+    dot_i8_x4: fn(&[i8], &[i8]) -> [i32; 4],
 }
 
 static KERNELS: OnceLock<Kernels> = OnceLock::new();
@@ -41,16 +41,18 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     (kernels().dot_f32)(a, b)
 }
 
-/// Dot product of a query widened to i16 and an int8 row (over the shorter length).
+/// Dot product of two int8 vectors with values in -127..=127 (over the shorter length).
+/// The value -128 is excluded so that the AVX2 kernel's `|q|` and `sign` tricks are
+/// exact: every product pair then fits an i16 without saturating.
 #[inline]
-pub(crate) fn dot_i8(query: &[i16], row: &[i8]) -> i32 {
+pub(crate) fn dot_i8(query: &[i8], row: &[i8]) -> i32 {
     (kernels().dot_i8)(query, row)
 }
 
-/// Dot products of a query widened to i16 with four consecutive int8 rows of the query's
-/// length (`rows.len() == 4 * query.len()`).
+/// Dot products of an int8 query with four consecutive int8 rows of the query's length
+/// (`rows.len() == 4 * query.len()`); values in -127..=127 as for [`dot_i8`].
 #[inline]
-pub(crate) fn dot_i8_x4(query: &[i16], rows: &[i8]) -> [i32; 4] {
+pub(crate) fn dot_i8_x4(query: &[i8], rows: &[i8]) -> [i32; 4] {
     (kernels().dot_i8_x4)(query, rows)
 }
 
@@ -86,11 +88,14 @@ mod scalar {
         lanes.iter().sum::<f32>() + tail
     }
 
-    pub(super) fn dot_i8(q: &[i16], row: &[i8]) -> i32 {
-        q.iter().zip(row).map(|(&a, &b)| i32::from(a) * i32::from(b)).sum()
+    pub(super) fn dot_i8(q: &[i8], row: &[i8]) -> i32 {
+        q.iter()
+            .zip(row)
+            .map(|(&a, &b)| i32::from(a) * i32::from(b))
+            .sum()
     }
 
-    pub(super) fn dot_i8_x4(q: &[i16], rows: &[i8]) -> [i32; 4] {
+    pub(super) fn dot_i8_x4(q: &[i8], rows: &[i8]) -> [i32; 4] {
         let d = q.len();
         std::array::from_fn(|r| dot_i8(q, rows.get(r * d..(r + 1) * d).unwrap_or(&[])))
     }
@@ -105,12 +110,12 @@ mod avx2 {
         unsafe { dot_f32_impl(a, b) }
     }
 
-    pub(super) fn dot_i8(q: &[i16], row: &[i8]) -> i32 {
+    pub(super) fn dot_i8(q: &[i8], row: &[i8]) -> i32 {
         // SAFETY: this kernel is only installed after AVX2 was detected.
         unsafe { dot_i8_impl(q, row) }
     }
 
-    pub(super) fn dot_i8_x4(q: &[i16], rows: &[i8]) -> [i32; 4] {
+    pub(super) fn dot_i8_x4(q: &[i8], rows: &[i8]) -> [i32; 4] {
         if rows.len() != 4 * q.len() {
             return super::scalar::dot_i8_x4(q, rows);
         }
@@ -164,19 +169,28 @@ mod avx2 {
         sum + super::scalar::dot_f32(&a[i..n], &b[i..n])
     }
 
+    /// 32 products of `|q|` (unsigned) and `row * sign(q)` (signed), summed in adjacent
+    /// pairs to i16 (exact: |value| <= 2 * 127 * 127 < 2^15) and then to eight i32 lanes.
     #[target_feature(enable = "avx2")]
-    unsafe fn dot_i8_impl(q: &[i16], row: &[i8]) -> i32 {
+    #[inline]
+    unsafe fn madd_i8(q_abs: __m256i, q: __m256i, row: __m256i) -> __m256i {
+        let pairs = _mm256_maddubs_epi16(q_abs, _mm256_sign_epi8(row, q));
+        _mm256_madd_epi16(pairs, _mm256_set1_epi16(1))
+    }
+
+    #[target_feature(enable = "avx2")]
+    unsafe fn dot_i8_impl(q: &[i8], row: &[i8]) -> i32 {
         let n = q.len().min(row.len());
         let mut i = 0;
-        // SAFETY: each step reads 16 i16s of q and 16 i8s of row from index i with
-        // i + 16 <= n, inside both slices.
+        // SAFETY: each step reads 32 i8s of q and of row from index i with i + 32 <= n,
+        // inside both slices.
         let sum = unsafe {
             let mut acc = _mm256_setzero_si256();
-            while i + 16 <= n {
+            while i + 32 <= n {
                 let qv = _mm256_loadu_si256(q.as_ptr().add(i).cast());
-                let rv = _mm256_cvtepi8_epi16(_mm_loadu_si128(row.as_ptr().add(i).cast()));
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(qv, rv));
-                i += 16;
+                let rv = _mm256_loadu_si256(row.as_ptr().add(i).cast());
+                acc = _mm256_add_epi32(acc, madd_i8(_mm256_abs_epi8(qv), qv, rv));
+                i += 32;
             }
             hsum_epi32(acc)
         };
@@ -185,23 +199,28 @@ mod avx2 {
 
     /// Requires `rows.len() == 4 * q.len()`.
     #[target_feature(enable = "avx2")]
-    unsafe fn dot_i8_x4_impl(q: &[i16], rows: &[i8]) -> [i32; 4] {
+    unsafe fn dot_i8_x4_impl(q: &[i8], rows: &[i8]) -> [i32; 4] {
         let d = q.len();
         let mut i = 0;
-        // SAFETY: each step reads 16 i16s of q from index i and 16 i8s of row r from
-        // r * d + i, with i + 16 <= d and r < 4, inside q and inside rows (4 * d long).
+        // SAFETY: each step reads 32 i8s of q from index i and 32 i8s of row r from
+        // r * d + i, with i + 32 <= d and r < 4, inside q and inside rows (4 * d long).
         let mut sums = unsafe {
             let mut acc = [_mm256_setzero_si256(); 4];
-            while i + 16 <= d {
+            while i + 32 <= d {
                 let qv = _mm256_loadu_si256(q.as_ptr().add(i).cast());
+                let q_abs = _mm256_abs_epi8(qv);
                 for (r, lane) in acc.iter_mut().enumerate() {
-                    let p = rows.as_ptr().add(r * d + i);
-                    let rv = _mm256_cvtepi8_epi16(_mm_loadu_si128(p.cast()));
-                    *lane = _mm256_add_epi32(*lane, _mm256_madd_epi16(qv, rv));
+                    let rv = _mm256_loadu_si256(rows.as_ptr().add(r * d + i).cast());
+                    *lane = _mm256_add_epi32(*lane, madd_i8(q_abs, qv, rv));
                 }
-                i += 16;
+                i += 32;
             }
-            [hsum_epi32(acc[0]), hsum_epi32(acc[1]), hsum_epi32(acc[2]), hsum_epi32(acc[3])]
+            [
+                hsum_epi32(acc[0]),
+                hsum_epi32(acc[1]),
+                hsum_epi32(acc[2]),
+                hsum_epi32(acc[3]),
+            ]
         };
         for (r, sum) in sums.iter_mut().enumerate() {
             *sum += super::scalar::dot_i8(&q[i..], &rows[r * d + i..(r + 1) * d]);
@@ -219,12 +238,22 @@ mod tests {
     #[test]
     fn f32_kernel_matches_scalar() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        for len in (1..600).step_by(7).chain([1, 7, 8, 9, 31, 32, 33, 192, 599]) {
+        for len in (1..600)
+            .step_by(7)
+            .chain([1, 7, 8, 9, 31, 32, 33, 192, 599])
+        {
             let a: Vec<f32> = (0..len).map(|_| rng.gen_range(-1.0..1.0)).collect();
             let b: Vec<f32> = (0..len).map(|_| rng.gen_range(-1.0..1.0)).collect();
-            let exact: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+            let exact: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| f64::from(*x) * f64::from(*y))
+                .sum();
             for got in [dot(&a, &b), scalar::dot_f32(&a, &b)] {
-                assert!((f64::from(got) - exact).abs() < 1e-4, "len {len}: {got} vs {exact}");
+                assert!(
+                    (f64::from(got) - exact).abs() < 1e-4,
+                    "len {len}: {got} vs {exact}"
+                );
             }
         }
     }
@@ -232,10 +261,14 @@ mod tests {
     #[test]
     fn i8_kernels_match_scalar_exactly() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(8);
-        for len in (1..600).step_by(5).chain([1, 15, 16, 17, 32, 33, 192, 599]) {
-            let q: Vec<i16> = (0..len).map(|_| rng.gen_range(-127..=127)).collect();
+        for len in (1..600)
+            .step_by(5)
+            .chain([1, 15, 16, 17, 31, 32, 33, 64, 192, 599])
+        {
+            let q: Vec<i8> = (0..len).map(|_| rng.gen_range(-127..=127)).collect();
             let rows: Vec<i8> = (0..4 * len).map(|_| rng.gen_range(-127..=127)).collect();
-            let expect: [i32; 4] = std::array::from_fn(|r| scalar::dot_i8(&q, &rows[r * len..(r + 1) * len]));
+            let expect: [i32; 4] =
+                std::array::from_fn(|r| scalar::dot_i8(&q, &rows[r * len..(r + 1) * len]));
             assert_eq!(dot_i8_x4(&q, &rows), expect, "len {len}");
             assert_eq!(scalar::dot_i8_x4(&q, &rows), expect, "len {len}");
             assert_eq!(dot_i8(&q, &rows[..len]), expect[0], "len {len}");

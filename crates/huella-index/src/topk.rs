@@ -17,7 +17,10 @@ struct Worst<K>(f32, K);
 
 impl<K: Ord> Ord for Worst<K> {
     fn cmp(&self, other: &Self) -> Ordering {
-        other.0.total_cmp(&self.0).then_with(|| self.1.cmp(&other.1))
+        other
+            .0
+            .total_cmp(&self.0)
+            .then_with(|| self.1.cmp(&other.1))
     }
 }
 

@@ -19,7 +19,12 @@ impl Clustered {
     pub fn new(identities: usize, per_identity: usize, dim: usize, noise: f32, seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut gaussian = |n: usize, scale: f32| -> Vec<f32> {
-            (0..n).map(|_| { let x: f32 = StandardNormal.sample(&mut rng); scale * x }).collect::<Vec<f32>>()
+            (0..n)
+                .map(|_| {
+                    let x: f32 = StandardNormal.sample(&mut rng);
+                    scale * x
+                })
+                .collect::<Vec<f32>>()
         };
         let sigma = noise / (dim as f32).sqrt();
         let mut gallery = Vec::with_capacity(identities * per_identity);
@@ -28,7 +33,12 @@ impl Clustered {
             let centre = Embedding::new(gaussian(dim, 1.0)).expect("gaussian centre");
             for sample in 0..=per_identity {
                 let noise = gaussian(dim, sigma);
-                let v: Vec<f32> = centre.as_slice().iter().zip(&noise).map(|(c, n)| c + n).collect();
+                let v: Vec<f32> = centre
+                    .as_slice()
+                    .iter()
+                    .zip(&noise)
+                    .map(|(c, n)| c + n)
+                    .collect();
                 let e = Embedding::new(v).expect("noisy sample");
                 if sample < per_identity {
                     gallery.push((TemplateId((identity * per_identity + sample) as u64), e));
@@ -51,15 +61,20 @@ impl Clustered {
 
     /// An exact f32 flat index of the gallery.
     pub fn exact(&self) -> FlatIndex {
-        let mut flat = FlatIndex::with_scan(self.gallery[0].1.dimension(), FlatScan::ExactF32).expect("dim");
+        let mut flat =
+            FlatIndex::with_scan(self.gallery[0].1.dimension(), FlatScan::ExactF32).expect("dim");
         flat.insert_batch(&self.gallery).expect("valid gallery");
         flat
     }
 }
 
-
 /// Share of `truth`'s top-k ids that `got` also returned.
-pub fn recall(index: &dyn VectorIndex, oracle: &dyn VectorIndex, queries: &[Embedding], k: usize) -> f64 {
+pub fn recall(
+    index: &dyn VectorIndex,
+    oracle: &dyn VectorIndex,
+    queries: &[Embedding],
+    k: usize,
+) -> f64 {
     let params = SearchParams::top(k);
     let mut found = 0usize;
     let mut total = 0usize;
@@ -67,7 +82,10 @@ pub fn recall(index: &dyn VectorIndex, oracle: &dyn VectorIndex, queries: &[Embe
         let truth = oracle.search(q, &params).expect("oracle search");
         let got = index.search(q, &params).expect("search");
         total += truth.len();
-        found += truth.iter().filter(|t| got.iter().any(|g| g.id == t.id)).count();
+        found += truth
+            .iter()
+            .filter(|t| got.iter().any(|g| g.id == t.id))
+            .count();
     }
     found as f64 / total.max(1) as f64
 }

@@ -11,11 +11,15 @@
 //! (and a loader for them) next to the new ones.
 
 use huella_core::{Embedding, TemplateId};
-use huella_index::{load_index, FlatIndex, FlatScan, HnswIndex, HnswParams, SearchParams, VectorIndex};
+use huella_index::{
+    load_index, FlatIndex, FlatScan, HnswIndex, HnswParams, SearchParams, VectorIndex,
+};
 use std::path::PathBuf;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 const DIM: usize = 8;
@@ -23,13 +27,20 @@ const DIM: usize = 8;
 /// Integer patterns only, so the inputs are identical on every platform.
 fn vector(i: usize) -> Embedding {
     let v: Vec<f32> = (0..DIM)
-        .map(|j| ((i * 7 + j * 3 + i / 11) % 11) as f32 - 5.0 + if j == i % DIM { 4.0 } else { 0.0 })
+        .map(|j| {
+            ((i * 7 + j * 3 + i / 11) % 11) as f32 - 5.0 + if j == i % DIM { 4.0 } else { 0.0 }
+        })
         .collect();
     Embedding::new(v).expect("non-zero pattern")
 }
 
 fn query(seed: usize) -> Embedding {
-    Embedding::new((0..DIM).map(|j| ((j * 5 + seed * 3) % 7) as f32 - 3.0).collect()).expect("non-zero")
+    Embedding::new(
+        (0..DIM)
+            .map(|j| ((j * 5 + seed * 3) % 7) as f32 - 3.0)
+            .collect(),
+    )
+    .expect("non-zero")
 }
 
 #[test]
@@ -42,11 +53,17 @@ fn regenerate_fixtures() {
     flat.remove(TemplateId(105)).unwrap();
     flat.save(&fixture("flat_v1.idx")).unwrap();
 
-    let params = HnswParams { m: 4, ef_construction: 16, ef_search: 8, seed: 1 };
+    let params = HnswParams {
+        m: 4,
+        ef_construction: 16,
+        ef_search: 8,
+        seed: 1,
+    };
     let mut hnsw = HnswIndex::new(DIM, params).unwrap();
     for i in 0..64 {
         // One at a time: a sequential build is deterministic.
-        hnsw.insert(TemplateId(1_000 + i as u64), &vector(i)).unwrap();
+        hnsw.insert(TemplateId(1_000 + i as u64), &vector(i))
+            .unwrap();
     }
     hnsw.remove(TemplateId(1_003)).unwrap();
     hnsw.remove(TemplateId(1_010)).unwrap();
@@ -57,14 +74,50 @@ fn regenerate_fixtures() {
 type Expected = [[(u64, f32); 5]; 3];
 
 const FLAT_EXPECTED: Expected = [
-    [(104, 0.531_981_35), (113, 0.471_159_43), (118, 0.461_343_5), (121, 0.420_210_12), (110, 0.384_890_4)],
-    [(114, 0.509_133_16), (100, 0.504_184_2), (108, 0.486_611_34), (103, 0.432_612_9), (111, 0.408_047_14)],
-    [(115, 0.637_974_1), (107, 0.606_552), (109, 0.524_354_8), (104, 0.515_860_7), (123, 0.510_255_2)],
+    [
+        (104, 0.531_981_35),
+        (113, 0.471_159_43),
+        (118, 0.461_343_5),
+        (121, 0.420_210_12),
+        (110, 0.384_890_4),
+    ],
+    [
+        (114, 0.509_133_16),
+        (100, 0.504_184_2),
+        (108, 0.486_611_34),
+        (103, 0.432_612_9),
+        (111, 0.408_047_14),
+    ],
+    [
+        (115, 0.637_974_1),
+        (107, 0.606_552),
+        (109, 0.524_354_8),
+        (104, 0.515_860_7),
+        (123, 0.510_255_2),
+    ],
 ];
 const HNSW_EXPECTED: Expected = [
-    [(1044, 0.664_847_85), (1036, 0.624_932_4), (1052, 0.604_040_44), (1041, 0.551_129_8), (1004, 0.531_981_35)],
-    [(1034, 0.627_054_45), (1042, 0.596_583), (1062, 0.533_338_55), (1039, 0.515_687_94), (1014, 0.509_133_16)],
-    [(1015, 0.637_974_1), (1063, 0.630_899_67), (1029, 0.609_712_3), (1007, 0.606_552), (1055, 0.606_552)],
+    [
+        (1044, 0.664_847_85),
+        (1036, 0.624_932_4),
+        (1052, 0.604_040_44),
+        (1041, 0.551_129_8),
+        (1004, 0.531_981_35),
+    ],
+    [
+        (1034, 0.627_054_45),
+        (1042, 0.596_583),
+        (1062, 0.533_338_55),
+        (1039, 0.515_687_94),
+        (1014, 0.509_133_16),
+    ],
+    [
+        (1015, 0.637_974_1),
+        (1063, 0.630_899_67),
+        (1029, 0.609_712_3),
+        (1007, 0.606_552),
+        (1055, 0.606_552),
+    ],
 ];
 
 fn check(index: &dyn VectorIndex, expected: &Expected) {
@@ -82,13 +135,27 @@ fn check(index: &dyn VectorIndex, expected: &Expected) {
 #[test]
 fn version_1_fixtures_still_load_with_the_same_results() {
     let flat = FlatIndex::load(&fixture("flat_v1.idx")).unwrap();
-    assert_eq!((flat.len(), flat.dimension(), flat.scan()), (23, DIM, FlatScan::ExactF32));
+    assert_eq!(
+        (flat.len(), flat.dimension(), flat.scan()),
+        (23, DIM, FlatScan::ExactF32)
+    );
     assert!(!flat.contains(TemplateId(105)));
     check(&flat, &FLAT_EXPECTED);
 
     let hnsw = HnswIndex::load(&fixture("hnsw_v1.idx")).unwrap();
     assert_eq!((hnsw.len(), hnsw.deleted_count()), (62, 2));
-    assert_eq!(hnsw.params(), HnswParams { m: 4, ef_construction: 16, ef_search: 8, seed: 1 });
+    assert_eq!(
+        hnsw.params(),
+        HnswParams {
+            m: 4,
+            ef_construction: 16,
+            ef_search: 8,
+            seed: 1
+        }
+    );
     check(&hnsw, &HNSW_EXPECTED);
-    check(load_index(&fixture("hnsw_v1.idx")).unwrap().as_ref(), &HNSW_EXPECTED);
+    check(
+        load_index(&fixture("hnsw_v1.idx")).unwrap().as_ref(),
+        &HNSW_EXPECTED,
+    );
 }

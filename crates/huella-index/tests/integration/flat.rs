@@ -33,7 +33,12 @@ fn filters_and_thresholds() {
     int8.insert_batch(&data.gallery).unwrap();
     let q = &data.probes[7];
     let allowed: Vec<TemplateId> = (0..2_000).step_by(3).map(TemplateId).collect();
-    let large = IdFilter::new(data.gallery.iter().map(|(id, _)| *id).filter(|id| id.0 % 10 != 0));
+    let large = IdFilter::new(
+        data.gallery
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| id.0 % 10 != 0),
+    );
     for filter in [IdFilter::new(allowed.clone()), large] {
         let params = SearchParams {
             k: 20,
@@ -47,9 +52,17 @@ fn filters_and_thresholds() {
         assert!(a.windows(2).all(|w| w[0].score >= w[1].score));
     }
     let none = IdFilter::new([TemplateId(999_999)]);
-    let params = SearchParams { k: 5, min_score: None, filter: Some(&none) };
+    let params = SearchParams {
+        k: 5,
+        min_score: None,
+        filter: Some(&none),
+    };
     assert!(exact.search(q, &params).unwrap().is_empty());
-    let params = SearchParams { k: 5, min_score: Some(1.0), filter: None };
+    let params = SearchParams {
+        k: 5,
+        min_score: Some(1.0),
+        filter: None,
+    };
     assert!(exact.search(q, &params).unwrap().is_empty());
 }
 
@@ -58,35 +71,73 @@ pub fn check_bad_input(index: &mut dyn VectorIndex) {
     let dim = index.dimension();
     let good = Embedding::new(vec![1.0; dim]).unwrap();
     let other = Embedding::new(vec![1.0; dim + 1]).unwrap();
-    assert!(index.search(&good, &SearchParams::top(3)).unwrap().is_empty(), "empty index");
+    assert!(
+        index
+            .search(&good, &SearchParams::top(3))
+            .unwrap()
+            .is_empty(),
+        "empty index"
+    );
     assert!(matches!(
         index.insert(TemplateId(1), &other),
         Err(IndexError::WrongDimension { expected, received }) if expected == dim && received == dim + 1
     ));
     index.insert(TemplateId(1), &good).unwrap();
-    assert!(matches!(index.insert(TemplateId(1), &good), Err(IndexError::DuplicateId(TemplateId(1)))));
+    assert!(matches!(
+        index.insert(TemplateId(1), &good),
+        Err(IndexError::DuplicateId(TemplateId(1)))
+    ));
     assert!(matches!(
         index.search(&other, &SearchParams::top(1)),
         Err(IndexError::WrongDimension { .. })
     ));
-    assert!(matches!(index.search(&good, &SearchParams::top(0)), Err(IndexError::BadParams(_))));
+    assert!(matches!(
+        index.search(&good, &SearchParams::top(0)),
+        Err(IndexError::BadParams(_))
+    ));
     for t in [f32::NAN, f32::INFINITY, 1.5] {
-        let params = SearchParams { k: 1, min_score: Some(t), filter: None };
-        assert!(matches!(index.search(&good, &params), Err(IndexError::BadParams(_))), "{t}");
+        let params = SearchParams {
+            k: 1,
+            min_score: Some(t),
+            filter: None,
+        };
+        assert!(
+            matches!(index.search(&good, &params), Err(IndexError::BadParams(_))),
+            "{t}"
+        );
     }
     // Batches are all-or-nothing.
-    let batch = vec![(TemplateId(2), good.clone()), (TemplateId(3), good.clone()), (TemplateId(2), good.clone())];
-    assert!(matches!(index.insert_batch(&batch), Err(IndexError::DuplicateId(TemplateId(2)))));
+    let batch = vec![
+        (TemplateId(2), good.clone()),
+        (TemplateId(3), good.clone()),
+        (TemplateId(2), good.clone()),
+    ];
+    assert!(matches!(
+        index.insert_batch(&batch),
+        Err(IndexError::DuplicateId(TemplateId(2)))
+    ));
     let batch = vec![(TemplateId(2), good.clone()), (TemplateId(1), good.clone())];
-    assert!(matches!(index.insert_batch(&batch), Err(IndexError::DuplicateId(TemplateId(1)))));
+    assert!(matches!(
+        index.insert_batch(&batch),
+        Err(IndexError::DuplicateId(TemplateId(1)))
+    ));
     let batch = vec![(TemplateId(2), good.clone()), (TemplateId(3), other)];
-    assert!(matches!(index.insert_batch(&batch), Err(IndexError::WrongDimension { .. })));
+    assert!(matches!(
+        index.insert_batch(&batch),
+        Err(IndexError::WrongDimension { .. })
+    ));
     assert_eq!(index.len(), 1);
     assert!(!index.contains(TemplateId(2)));
-    assert!(matches!(index.remove(TemplateId(9)), Err(IndexError::UnknownId(TemplateId(9)))));
+    assert!(matches!(
+        index.remove(TemplateId(9)),
+        Err(IndexError::UnknownId(TemplateId(9)))
+    ));
     index.remove(TemplateId(1)).unwrap();
     assert!(index.is_empty());
-    assert!(index.search(&good, &SearchParams::top(usize::MAX)).unwrap().is_empty());
+    assert!(index
+        .search(&good, &SearchParams::top(usize::MAX))
+        .unwrap()
+        .is_empty());
     index.insert(TemplateId(1), &good).unwrap();
     let hits = index.search(&good, &SearchParams::top(usize::MAX)).unwrap();
     assert_eq!(hits.len(), 1);
@@ -98,7 +149,10 @@ fn flat_rejects_bad_input() {
     check_bad_input(&mut FlatIndex::new(8).unwrap());
     check_bad_input(&mut FlatIndex::with_scan(3, FlatScan::ExactF32).unwrap());
     assert!(matches!(FlatIndex::new(0), Err(IndexError::BadParams(_))));
-    assert!(matches!(FlatIndex::new(MAX_DIMENSION + 1), Err(IndexError::BadParams(_))));
+    assert!(matches!(
+        FlatIndex::new(MAX_DIMENSION + 1),
+        Err(IndexError::BadParams(_))
+    ));
     assert!(FlatIndex::new(MAX_DIMENSION).is_ok());
 }
 

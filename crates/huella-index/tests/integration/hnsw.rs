@@ -38,10 +38,18 @@ fn recall_against_exact_oracle() {
         let got = index.search(q, &SearchParams::top(1)).unwrap()[0];
         agree += usize::from(data.identity(truth.id) == data.identity(got.id));
     }
-    assert!(agree as f64 >= 0.98 * queries.len() as f64, "mate agreement {agree}");
+    assert!(
+        agree as f64 >= 0.98 * queries.len() as f64,
+        "mate agreement {agree}"
+    );
     // Scores are exact, and a larger ef never hurts much.
-    let hits = index.search_with_ef(&queries[0], &SearchParams::top(5), 400).unwrap();
-    assert_eq!(hits, exact.search(&queries[0], &SearchParams::top(5)).unwrap());
+    let hits = index
+        .search_with_ef(&queries[0], &SearchParams::top(5), 400)
+        .unwrap();
+    assert_eq!(
+        hits,
+        exact.search(&queries[0], &SearchParams::top(5)).unwrap()
+    );
 }
 
 #[test]
@@ -59,7 +67,12 @@ fn every_member_finds_itself_first() {
 fn deleted_ids_never_return_and_mates_are_still_found() {
     let data = Clustered::new(1_500, 4, 32, 0.6, 23);
     let mut index = build(&data, params());
-    let deleted: HashSet<TemplateId> = data.gallery.iter().map(|(id, _)| *id).filter(|id| id.0 % 2 == 0).collect();
+    let deleted: HashSet<TemplateId> = data
+        .gallery
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| id.0 % 2 == 0)
+        .collect();
     for id in &deleted {
         index.remove(*id).unwrap();
     }
@@ -73,7 +86,10 @@ fn deleted_ids_never_return_and_mates_are_still_found() {
             assert!(hits.iter().all(|h| !deleted.contains(&h.id)));
             found += usize::from(hits.iter().any(|h| data.identity(h.id) == identity));
         }
-        assert!(found as f64 >= 0.98 * data.probes.len() as f64, "found {found}");
+        assert!(
+            found as f64 >= 0.98 * data.probes.len() as f64,
+            "found {found}"
+        );
         for (id, e) in data.gallery.iter().filter(|(id, _)| !deleted.contains(id)) {
             assert_eq!(index.search(e, &SearchParams::top(1)).unwrap()[0].id, *id);
         }
@@ -102,25 +118,39 @@ fn filtered_search_returns_only_allowed_ids() {
     let mut large_recall = 0.0;
     for q in data.probes.iter().take(100) {
         for (filter, is_small) in [(&small, true), (&large, false)] {
-            let params = SearchParams { k: 10, min_score: Some(0.1), filter: Some(filter) };
+            let params = SearchParams {
+                k: 10,
+                min_score: Some(0.1),
+                filter: Some(filter),
+            };
             let got = index.search(q, &params).unwrap();
             let truth = exact.search(q, &params).unwrap();
             assert!(got.iter().all(|h| filter.allows(h.id) && h.score >= 0.1));
             if is_small {
                 assert_eq!(got, truth);
             } else {
-                large_recall += truth.iter().filter(|t| got.iter().any(|g| g.id == t.id)).count() as f64
+                large_recall += truth
+                    .iter()
+                    .filter(|t| got.iter().any(|g| g.id == t.id))
+                    .count() as f64
                     / truth.len().max(1) as f64;
             }
         }
     }
-    assert!(large_recall / 100.0 >= 0.95, "large-filter recall {}", large_recall / 100.0);
+    assert!(
+        large_recall / 100.0 >= 0.95,
+        "large-filter recall {}",
+        large_recall / 100.0
+    );
 }
 
 #[test]
 fn parallel_insert_in_a_two_thread_pool() {
     let data = Clustered::new(2_000, 4, 32, 0.6, 25);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
     let mut index = HnswIndex::new(32, params()).unwrap();
     pool.install(|| {
         for chunk in data.gallery.chunks(1_500) {
@@ -140,14 +170,32 @@ fn parallel_insert_in_a_two_thread_pool() {
 fn hnsw_rejects_bad_input() {
     check_bad_input(&mut HnswIndex::new(8, HnswParams::default()).unwrap());
     for bad in [
-        HnswParams { m: 1, ..HnswParams::default() },
-        HnswParams { m: 129, ..HnswParams::default() },
-        HnswParams { ef_construction: 0, ..HnswParams::default() },
-        HnswParams { ef_search: 0, ..HnswParams::default() },
+        HnswParams {
+            m: 1,
+            ..HnswParams::default()
+        },
+        HnswParams {
+            m: 129,
+            ..HnswParams::default()
+        },
+        HnswParams {
+            ef_construction: 0,
+            ..HnswParams::default()
+        },
+        HnswParams {
+            ef_search: 0,
+            ..HnswParams::default()
+        },
     ] {
-        assert!(matches!(HnswIndex::new(8, bad), Err(IndexError::BadParams(_))));
+        assert!(matches!(
+            HnswIndex::new(8, bad),
+            Err(IndexError::BadParams(_))
+        ));
     }
-    assert!(matches!(HnswIndex::new(0, HnswParams::default()), Err(IndexError::BadParams(_))));
+    assert!(matches!(
+        HnswIndex::new(0, HnswParams::default()),
+        Err(IndexError::BadParams(_))
+    ));
 }
 
 #[test]
@@ -159,7 +207,10 @@ fn batch_with_a_bad_item_inserts_nothing() {
         item.0 = TemplateId(10_000 + i as u64);
     }
     batch[20].0 = TemplateId(5);
-    assert!(matches!(index.insert_batch(&batch), Err(IndexError::DuplicateId(TemplateId(5)))));
+    assert!(matches!(
+        index.insert_batch(&batch),
+        Err(IndexError::DuplicateId(TemplateId(5)))
+    ));
     assert_eq!(index.len(), 400);
     assert!(!index.contains(TemplateId(10_000)));
     let before = index.memory_bytes();

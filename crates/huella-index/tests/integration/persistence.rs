@@ -2,18 +2,30 @@
 
 use crate::data::Clustered;
 use huella_core::{Embedding, TemplateId};
-use huella_index::{load_index, FlatIndex, FlatScan, HnswIndex, HnswParams, IdFilter, IndexError, SearchParams, VectorIndex};
+use huella_index::{
+    load_index, FlatIndex, FlatScan, HnswIndex, HnswParams, IdFilter, IndexError, SearchParams,
+    VectorIndex,
+};
 use std::path::{Path, PathBuf};
 
 fn flat(data: &Clustered) -> FlatIndex {
-    let mut index = FlatIndex::with_scan(data.gallery[0].1.dimension(), FlatScan::Int8Rerank { rerank: 16 }).unwrap();
+    let mut index = FlatIndex::with_scan(
+        data.gallery[0].1.dimension(),
+        FlatScan::Int8Rerank { rerank: 16 },
+    )
+    .unwrap();
     index.insert_batch(&data.gallery).unwrap();
     index.remove(data.gallery[1].0).unwrap();
     index
 }
 
 fn hnsw(data: &Clustered) -> HnswIndex {
-    let params = HnswParams { m: 6, ef_construction: 40, ef_search: 20, seed: 3 };
+    let params = HnswParams {
+        m: 6,
+        ef_construction: 40,
+        ef_search: 20,
+        seed: 3,
+    };
     let mut index = HnswIndex::new(data.gallery[0].1.dimension(), params).unwrap();
     index.insert_batch(&data.gallery).unwrap();
     index.remove(data.gallery[1].0).unwrap();
@@ -39,7 +51,14 @@ fn same_results(a: &dyn VectorIndex, b: &dyn VectorIndex, queries: &[Embedding])
     assert_eq!(a.dimension(), b.dimension());
     let filter = IdFilter::new((0..1_000).step_by(2).map(TemplateId));
     for q in queries {
-        for params in [SearchParams::top(7), SearchParams { k: 5, min_score: Some(0.2), filter: Some(&filter) }] {
+        for params in [
+            SearchParams::top(7),
+            SearchParams {
+                k: 5,
+                min_score: Some(0.2),
+                filter: Some(&filter),
+            },
+        ] {
             assert_eq!(a.search(q, &params).unwrap(), b.search(q, &params).unwrap());
         }
     }
@@ -68,7 +87,10 @@ fn round_trip_gives_identical_results() {
 
     // The loaded graph keeps growing like the original.
     let extra = Clustered::new(10, 1, 24, 0.6, 32).gallery;
-    let extra: Vec<_> = extra.into_iter().map(|(id, e)| (TemplateId(id.0 + 50_000), e)).collect();
+    let extra: Vec<_> = extra
+        .into_iter()
+        .map(|(id, e)| (TemplateId(id.0 + 50_000), e))
+        .collect();
     let (mut h, mut h2) = (h, h2);
     for (id, e) in &extra {
         h.insert(*id, e).unwrap();
@@ -76,9 +98,18 @@ fn round_trip_gives_identical_results() {
     }
     same_results(&h, &h2, &data.probes[..50]);
 
-    assert!(matches!(FlatIndex::load(&hp), Err(IndexError::Corrupt { .. })));
-    assert!(matches!(HnswIndex::load(&fp), Err(IndexError::Corrupt { .. })));
-    assert!(matches!(load_index(&dir.path().join("missing.idx")), Err(IndexError::Io { .. })));
+    assert!(matches!(
+        FlatIndex::load(&hp),
+        Err(IndexError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        HnswIndex::load(&fp),
+        Err(IndexError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        load_index(&dir.path().join("missing.idx")),
+        Err(IndexError::Io { .. })
+    ));
     assert!(!dir.path().join("flat.idx.tmp").exists());
 }
 
@@ -86,8 +117,14 @@ fn round_trip_gives_identical_results() {
 fn assert_rejected(path: &Path, bytes: &[u8], what: &str) {
     std::fs::write(path, bytes).unwrap();
     assert!(load_index(path).is_err(), "{what} accepted by load_index");
-    assert!(FlatIndex::load(path).is_err(), "{what} accepted by FlatIndex::load");
-    assert!(HnswIndex::load(path).is_err(), "{what} accepted by HnswIndex::load");
+    assert!(
+        FlatIndex::load(path).is_err(),
+        "{what} accepted by FlatIndex::load"
+    );
+    assert!(
+        HnswIndex::load(path).is_err(),
+        "{what} accepted by HnswIndex::load"
+    );
 }
 
 #[test]
@@ -103,9 +140,17 @@ fn truncated_files_are_rejected() {
         saved(&hnsw(&big), dir.path(), "H.idx").1,
     ];
     for bytes in &files {
-        let step = if bytes.len() < 2_000 { 1 } else { bytes.len() / 301 };
+        let step = if bytes.len() < 2_000 {
+            1
+        } else {
+            bytes.len() / 301
+        };
         for len in (0..bytes.len()).step_by(step).chain([bytes.len() - 1]) {
-            assert_rejected(&target, &bytes[..len], &format!("truncation to {len} of {}", bytes.len()));
+            assert_rejected(
+                &target,
+                &bytes[..len],
+                &format!("truncation to {len} of {}", bytes.len()),
+            );
         }
     }
 }
@@ -115,7 +160,10 @@ fn flipped_bytes_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("flip.idx");
     let data = Clustered::new(40, 4, 8, 0.5, 35);
-    for bytes in [saved(&flat(&data), dir.path(), "f.idx").1, saved(&hnsw(&data), dir.path(), "h.idx").1] {
+    for bytes in [
+        saved(&flat(&data), dir.path(), "f.idx").1,
+        saved(&hnsw(&data), dir.path(), "h.idx").1,
+    ] {
         for pos in (0..bytes.len()).step_by(7).chain([bytes.len() - 1]) {
             let mut bad = bytes.clone();
             bad[pos] ^= 0x5a;
@@ -125,7 +173,9 @@ fn flipped_bytes_are_rejected() {
             reseal(&mut bad);
             std::fs::write(&target, &bad).unwrap();
             if let Ok(index) = load_index(&target) {
-                index.search(&data.probes[0], &SearchParams::top(5)).unwrap();
+                index
+                    .search(&data.probes[0], &SearchParams::top(5))
+                    .unwrap();
             }
         }
     }
@@ -135,13 +185,20 @@ fn flipped_bytes_are_rejected() {
 fn newer_version_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let data = Clustered::new(10, 2, 8, 0.5, 36);
-    for (path, mut bytes) in [saved(&flat(&data), dir.path(), "f.idx"), saved(&hnsw(&data), dir.path(), "h.idx")] {
+    for (path, mut bytes) in [
+        saved(&flat(&data), dir.path(), "f.idx"),
+        saved(&hnsw(&data), dir.path(), "h.idx"),
+    ] {
         bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
         reseal(&mut bytes);
         std::fs::write(&path, &bytes).unwrap();
         assert!(matches!(
             load_index(&path),
-            Err(IndexError::UnsupportedVersion { found: 2, supported: 1, .. })
+            Err(IndexError::UnsupportedVersion {
+                found: 2,
+                supported: 1,
+                ..
+            })
         ));
     }
 }
@@ -150,9 +207,23 @@ fn newer_version_is_reported() {
 fn huge_header_count_is_corrupt_without_allocating() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("huge.idx");
-    let header = |kind: u32| [b"HUELLAIX".as_slice(), &1u32.to_le_bytes(), &kind.to_le_bytes()].concat();
+    let header = |kind: u32| {
+        [
+            b"HUELLAIX".as_slice(),
+            &1u32.to_le_bytes(),
+            &kind.to_le_bytes(),
+        ]
+        .concat()
+    };
     // Flat: dim 4, exact scan, 2^40 vectors declared, 12 bytes present.
-    let mut flat = [header(1), 4u32.to_le_bytes().to_vec(), 0u32.to_le_bytes().to_vec(), (1u64 << 40).to_le_bytes().to_vec(), vec![0; 16]].concat();
+    let mut flat = [
+        header(1),
+        4u32.to_le_bytes().to_vec(),
+        0u32.to_le_bytes().to_vec(),
+        (1u64 << 40).to_le_bytes().to_vec(),
+        vec![0; 16],
+    ]
+    .concat();
     reseal(&mut flat);
     std::fs::write(&path, &flat).unwrap();
     assert!(matches!(load_index(&path), Err(IndexError::Corrupt { .. })));

@@ -41,9 +41,16 @@ fn search_timing() {
     hnsw.insert_batch(&data.gallery).unwrap();
     let build = t.elapsed().as_secs_f64();
     let threads = rayon::current_num_threads();
-    eprintln!("hnsw build: {build:.1} s on {threads} threads ({:.0} inserts/s)", n as f64 / build);
+    eprintln!(
+        "hnsw build: {build:.1} s on {threads} threads ({:.0} inserts/s)",
+        n as f64 / build
+    );
     eprintln!("flat exact f32 p50: {:.2} ms", p50_ms(&exact, queries));
-    eprintln!("flat int8 p50: {:.2} ms, top-10 recall {:.4}", p50_ms(&int8, queries), recall(&int8, &exact, queries, 10));
+    eprintln!(
+        "flat int8 p50: {:.2} ms, top-10 recall {:.4}",
+        p50_ms(&int8, queries),
+        recall(&int8, &exact, queries, 10)
+    );
     for ef in [32, 64, 128] {
         hnsw.set_ef_search(ef);
         eprintln!(
@@ -53,5 +60,10 @@ fn search_timing() {
             recall(&hnsw, &exact, queries, 4)
         );
     }
-    eprintln!("memory: flat {} MB, hnsw {} MB, raw vectors {} MB", int8.memory_bytes() >> 20, hnsw.memory_bytes() >> 20, (n * 192 * 4) >> 20);
+    eprintln!(
+        "memory: flat {} MB, hnsw {} MB, raw vectors {} MB",
+        int8.memory_bytes() >> 20,
+        hnsw.memory_bytes() >> 20,
+        (n * 192 * 4) >> 20
+    );
 }
