@@ -38,7 +38,7 @@ impl Embedding {
             .map(|&v| f64::from(v) * f64::from(v))
             .sum::<f64>()
             .sqrt();
-        if !(norm > 1e-12) || !norm.is_finite() {
+        if !(norm.is_finite() && norm > 1e-12) {
             return Err(CoreError::ZeroVector);
         }
         for v in &mut values {

@@ -78,6 +78,10 @@ impl HnswParams {
     }
 }
 
+/// Cache lines of a neighbour's vector prefetched before scoring it (the hardware
+/// prefetcher streams the rest of the row).
+const PREFETCH_LINES: usize = 2;
+
 /// A node and its distance (`-cosine`: negation keeps the exact score recoverable) to
 /// some base vector; ordered by distance, then node.
 #[derive(Debug, Clone, Copy)]
@@ -564,7 +568,7 @@ impl HnswIndex {
                 fresh.clear();
                 for node in self.neighbours(c.node, level) {
                     if visited.insert(node) {
-                        simd::prefetch(self.vector(node));
+                        simd::prefetch(self.vector(node), PREFETCH_LINES);
                         fresh.push(node);
                     }
                 }
@@ -580,6 +584,10 @@ impl HnswIndex {
                         candidates.push(Reverse(n));
                         offer(&mut results, n);
                     }
+                }
+                // The next node to expand is known now: fetch its link list meanwhile.
+                if let Some(Reverse(next)) = candidates.peek() {
+                    simd::prefetch(self.list(next.node, level), 1);
                 }
             }
             results.into_sorted_vec()
