@@ -2,7 +2,9 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use huella_eval::{IdentificationOptions, IdentificationReport, RunInfo, VerificationOptions, VerificationReport};
+use huella_eval::{
+    IdentificationOptions, IdentificationReport, RunInfo, VerificationOptions, VerificationReport,
+};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -62,7 +64,10 @@ pub struct Outputs {
 
 fn run_info(input: &Path) -> RunInfo {
     let quote = |a: String| {
-        if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+".contains(c)) {
+        if !a.is_empty()
+            && a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+".contains(c))
+        {
             a
         } else {
             format!("'{}'", a.replace('\'', "'\\''"))
@@ -80,7 +85,15 @@ pub fn run(cmd: EvalCommand) -> Result<()> {
     let stdout = std::io::stdout();
     let mut so = stdout.lock();
     match cmd {
-        EvalCommand::Scores { input, bootstrap, seed, confidence, demographic_fmr, demographic_threshold, out } => {
+        EvalCommand::Scores {
+            input,
+            bootstrap,
+            seed,
+            confidence,
+            demographic_fmr,
+            demographic_threshold,
+            out,
+        } => {
             let options = VerificationOptions {
                 bootstrap,
                 seed,
@@ -101,14 +114,39 @@ pub fn run(cmd: EvalCommand) -> Result<()> {
                 writeln!(so)?;
             } else {
                 let ci = |c: &Option<huella_eval::Interval>| {
-                    c.map_or(String::new(), |c| format!(" [{:.4}%, {:.4}%]", c.low * 100.0, c.high * 100.0))
+                    c.map_or(String::new(), |c| {
+                        format!(" [{:.4}%, {:.4}%]", c.low * 100.0, c.high * 100.0)
+                    })
                 };
-                writeln!(so, "comparisons: {} genuine, {} impostor", r.counts.genuine, r.counts.impostor)?;
-                writeln!(so, "EER: {:.4}%{} at threshold {}", r.eer.value * 100.0, ci(&r.eer.ci), r.eer.threshold)?;
+                writeln!(
+                    so,
+                    "comparisons: {} genuine, {} impostor",
+                    r.counts.genuine, r.counts.impostor
+                )?;
+                writeln!(
+                    so,
+                    "EER: {:.4}%{} at threshold {}",
+                    r.eer.value * 100.0,
+                    ci(&r.eer.ci),
+                    r.eer.threshold
+                )?;
                 let f = &r.eer_fvc_interval;
-                writeln!(so, "EER (FVC): {:.4}% [{:.4}%, {:.4}%]", f.value * 100.0, f.low * 100.0, f.high * 100.0)?;
+                writeln!(
+                    so,
+                    "EER (FVC): {:.4}% [{:.4}%, {:.4}%]",
+                    f.value * 100.0,
+                    f.low * 100.0,
+                    f.high * 100.0
+                )?;
                 for p in &r.fnmr_at_fmr {
-                    writeln!(so, "{}: FNMR {:.4}%{} at threshold {}", p.name, p.fnmr * 100.0, ci(&p.ci), p.threshold)?;
+                    writeln!(
+                        so,
+                        "{}: FNMR {:.4}%{} at threshold {}",
+                        p.name,
+                        p.fnmr * 100.0,
+                        ci(&p.ci),
+                        p.threshold
+                    )?;
                 }
                 writeln!(so, "ZeroFMR: FNMR {:.4}%", r.zero_fmr.rate * 100.0)?;
                 for w in &r.warnings {
@@ -116,8 +154,15 @@ pub fn run(cmd: EvalCommand) -> Result<()> {
                 }
             }
         }
-        EvalCommand::Candidates { input, rank_limit, out } => {
-            let options = IdentificationOptions { rank_limit, ..Default::default() };
+        EvalCommand::Candidates {
+            input,
+            rank_limit,
+            out,
+        } => {
+            let options = IdentificationOptions {
+                rank_limit,
+                ..Default::default()
+            };
             let r = IdentificationReport::from_csv(&input, options)?;
             if let Some(dir) = &out.plots {
                 r.write_plots(dir)?;
@@ -129,12 +174,22 @@ pub fn run(cmd: EvalCommand) -> Result<()> {
                 r.write_json(&mut so)?;
                 writeln!(so)?;
             } else {
-                writeln!(so, "{}: {} mated, {} non-mated searches", r.mode, r.counts.mated, r.counts.non_mated)?;
+                writeln!(
+                    so,
+                    "{}: {} mated, {} non-mated searches",
+                    r.mode, r.counts.mated, r.counts.non_mated
+                )?;
                 for k in &r.rank_k {
                     writeln!(so, "rank {}: hit rate {:.4}%", k.rank, k.hit_rate * 100.0)?;
                 }
                 for p in &r.fnir_at_fpir {
-                    writeln!(so, "FNIR at FPIR {}: {:.4}% at threshold {}", p.target_fpir, p.fnir * 100.0, p.threshold)?;
+                    writeln!(
+                        so,
+                        "FNIR at FPIR {}: {:.4}% at threshold {}",
+                        p.target_fpir,
+                        p.fnir * 100.0,
+                        p.threshold
+                    )?;
                 }
                 for w in &r.warnings {
                     writeln!(so, "warning: {w}")?;

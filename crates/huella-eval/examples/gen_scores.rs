@@ -40,7 +40,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             line.push(b'-');
         }
         let m = micros.unsigned_abs();
-        writeln!(line, "{}.{:06},{}", m / 1_000_000, m % 1_000_000, genuine as u8)?;
+        writeln!(
+            line,
+            "{}.{:06},{}",
+            m / 1_000_000,
+            m % 1_000_000,
+            genuine as u8
+        )?;
         out.write_all(&line)?;
     }
     out.flush()?;

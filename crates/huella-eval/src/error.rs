@@ -51,7 +51,12 @@ fn column_part(column: &Option<String>) -> String {
 }
 
 impl EvalError {
-    pub(crate) fn bad(path: &std::path::Path, line: u64, column: Option<&str>, reason: impl Into<String>) -> Self {
+    pub(crate) fn bad(
+        path: &std::path::Path,
+        line: u64,
+        column: Option<&str>,
+        reason: impl Into<String>,
+    ) -> Self {
         EvalError::BadInput {
             path: path.to_path_buf(),
             line,
@@ -61,6 +66,9 @@ impl EvalError {
     }
 
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
-        EvalError::Io { path: path.to_path_buf(), source }
+        EvalError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }

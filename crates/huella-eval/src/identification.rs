@@ -35,7 +35,12 @@ pub struct IdentificationOptions {
 
 impl Default for IdentificationOptions {
     fn default() -> Self {
-        Self { fpir_points: vec![0.001, 0.003, 0.01, 0.1], rank_limit: None, ranks: vec![1, 5, 10, 20, 50], protocol: "candidates".into() }
+        Self {
+            fpir_points: vec![0.001, 0.003, 0.01, 0.1],
+            rank_limit: None,
+            ranks: vec![1, 5, 10, 20, 50],
+            protocol: "candidates".into(),
+        }
     }
 }
 
@@ -160,22 +165,35 @@ pub struct IdentificationBuilder {
 
 impl std::fmt::Debug for IdentificationBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IdentificationBuilder").field("source", &self.source).field("probes", &self.probes.len()).finish()
+        f.debug_struct("IdentificationBuilder")
+            .field("source", &self.source)
+            .field("probes", &self.probes.len())
+            .finish()
     }
 }
 
 impl IdentificationBuilder {
     /// A builder for rows from `source` (used in error messages).
-    pub fn new(options: IdentificationOptions, source: impl Into<PathBuf>) -> Result<Self, EvalError> {
+    pub fn new(
+        options: IdentificationOptions,
+        source: impl Into<PathBuf>,
+    ) -> Result<Self, EvalError> {
         for &a in &options.fpir_points {
             if !(a > 0.0 && a < 1.0) {
-                return Err(EvalError::InvalidOption(format!("FPIR level {a} is outside (0, 1)")));
+                return Err(EvalError::InvalidOption(format!(
+                    "FPIR level {a} is outside (0, 1)"
+                )));
             }
         }
         if options.rank_limit == Some(0) || options.ranks.contains(&0) {
             return Err(EvalError::InvalidOption("ranks start at 1".into()));
         }
-        Ok(Self { options, source: source.into(), probes: HashMap::new(), last_line: 1 })
+        Ok(Self {
+            options,
+            source: source.into(),
+            probes: HashMap::new(),
+            last_line: 1,
+        })
     }
 
     /// Add one row found at `line`.
@@ -183,28 +201,49 @@ impl IdentificationBuilder {
         self.last_line = line;
         let src = &self.source;
         if row.probe_id.is_empty() {
-            return Err(EvalError::bad(src, line, Some("probe_id"), "empty probe id"));
+            return Err(EvalError::bad(
+                src,
+                line,
+                Some("probe_id"),
+                "empty probe id",
+            ));
         }
         let subject = row.probe_subject.filter(|s| !s.is_empty());
-        let p = self.probes.entry(row.probe_id.into()).or_insert_with(|| Probe {
-            subject: subject.map(Into::into),
-            first_line: line,
-            mate_rank: None,
-            mate_score: None,
-            top_score: None,
-            max_rank: 0,
-        });
+        let p = self
+            .probes
+            .entry(row.probe_id.into())
+            .or_insert_with(|| Probe {
+                subject: subject.map(Into::into),
+                first_line: line,
+                mate_rank: None,
+                mate_score: None,
+                top_score: None,
+                max_rank: 0,
+            });
         if p.subject.as_deref() != subject {
             return Err(EvalError::bad(
                 src,
                 line,
                 Some("probe_subject"),
-                format!("probe '{}' has subject '{}' here but '{}' at line {}", row.probe_id, subject.unwrap_or(""), p.subject.as_deref().unwrap_or(""), p.first_line),
+                format!(
+                    "probe '{}' has subject '{}' here but '{}' at line {}",
+                    row.probe_id,
+                    subject.unwrap_or(""),
+                    p.subject.as_deref().unwrap_or(""),
+                    p.first_line
+                ),
             ));
         }
-        let Some((cand, rank, score)) = row.candidate else { return Ok(()) };
+        let Some((cand, rank, score)) = row.candidate else {
+            return Ok(());
+        };
         if !score.is_finite() {
-            return Err(EvalError::bad(src, line, Some("score"), format!("{score} is not a finite score")));
+            return Err(EvalError::bad(
+                src,
+                line,
+                Some("score"),
+                format!("{score} is not a finite score"),
+            ));
         }
         if rank == 0 {
             return Err(EvalError::bad(src, line, Some("rank"), "ranks start at 1"));
@@ -255,8 +294,22 @@ impl IdentificationBuilder {
         let nm = mated.len() as u64;
         mate_ranks.sort_unstable();
         let hit = |k: u32| mate_ranks.partition_point(|&r| r <= k) as f64 / nm as f64;
-        let cmc: Vec<RankRate> = (1..=max_rank.max(1)).map(|k| RankRate { rank: k, hit_rate: hit(k), fnir: 1.0 - hit(k) }).collect();
-        let rank_k = o.ranks.iter().map(|&k| RankRate { rank: k, hit_rate: hit(k), fnir: 1.0 - hit(k) }).collect();
+        let cmc: Vec<RankRate> = (1..=max_rank.max(1))
+            .map(|k| RankRate {
+                rank: k,
+                hit_rate: hit(k),
+                fnir: 1.0 - hit(k),
+            })
+            .collect();
+        let rank_k = o
+            .ranks
+            .iter()
+            .map(|&k| RankRate {
+                rank: k,
+                hit_rate: hit(k),
+                fnir: 1.0 - hit(k),
+            })
+            .collect();
         let n_nonmated = nonmated_top.len() as u64 + nonmated_empty;
         let mut warnings = Vec::new();
         let mut notes = Vec::new();
@@ -268,8 +321,19 @@ impl IdentificationBuilder {
             let misses = nm - g.len() as u64;
             g.sort_unstable();
             nonmated_top.sort_unstable();
-            let t = Totals { genuine: nm, impostor: n_nonmated, genuine_failures: misses };
-            let w = walk(g.as_slice(), nonmated_top.as_slice(), |_| 1, t, nonmated_top.len() as u64, &o.fpir_points);
+            let t = Totals {
+                genuine: nm,
+                impostor: n_nonmated,
+                genuine_failures: misses,
+            };
+            let w = walk(
+                g.as_slice(),
+                nonmated_top.as_slice(),
+                |_| 1,
+                t,
+                nonmated_top.len() as u64,
+                &o.fpir_points,
+            );
             let pts = o
                 .fpir_points
                 .iter()
@@ -301,7 +365,11 @@ impl IdentificationBuilder {
                 .collect();
             let curve = sample_curve(g.as_slice(), nonmated_top.as_slice(), &t, &w)
                 .into_iter()
-                .map(|c: CurvePoint| IdentCurvePoint { threshold: c.threshold, fpir: c.fmr, fnir: c.fnmr })
+                .map(|c: CurvePoint| IdentCurvePoint {
+                    threshold: c.threshold,
+                    fpir: c.fmr,
+                    fnir: c.fnmr,
+                })
                 .collect();
             ("open-set", pts, curve)
         };
@@ -330,7 +398,13 @@ impl IdentificationBuilder {
 }
 
 /// The columns of a candidate file.
-pub const CANDIDATE_COLUMNS: [&str; 5] = ["probe_id", "probe_subject", "candidate_subject", "rank", "score"];
+pub const CANDIDATE_COLUMNS: [&str; 5] = [
+    "probe_id",
+    "probe_subject",
+    "candidate_subject",
+    "rank",
+    "score",
+];
 
 impl IdentificationReport {
     /// Read a candidate file (columns `probe_id,probe_subject,candidate_subject,rank,score`;
@@ -339,7 +413,10 @@ impl IdentificationReport {
     pub fn from_csv(path: &Path, options: IdentificationOptions) -> Result<Self, EvalError> {
         let what = "probe_id,probe_subject,candidate_subject,rank,score";
         let mut csv = CsvInput::open(path, what)?;
-        let c: Vec<usize> = CANDIDATE_COLUMNS.iter().map(|n| csv.require(n, what)).collect::<Result<_, _>>()?;
+        let c: Vec<usize> = CANDIDATE_COLUMNS
+            .iter()
+            .map(|n| csv.require(n, what))
+            .collect::<Result<_, _>>()?;
         let mut b = IdentificationBuilder::new(options, csv.path().to_path_buf())?;
         let mut rows = 0u64;
         while csv.next()? {
@@ -348,15 +425,24 @@ impl IdentificationReport {
             let (rt, st) = (csv.field(c[3])?, csv.field(c[4])?);
             let candidate = if cand.is_empty() {
                 if !rt.is_empty() || !st.is_empty() {
-                    return Err(csv.bad(Some(c[2]), "empty candidate subject on a row with a rank or score"));
+                    return Err(csv.bad(
+                        Some(c[2]),
+                        "empty candidate subject on a row with a rank or score",
+                    ));
                 }
                 None
             } else {
-                let rank = rt.parse::<u32>().ok().filter(|&r| r > 0).ok_or_else(|| csv.bad(Some(c[3]), format!("'{rt}' is not a rank (1, 2, ...)")))?;
+                let rank = rt.parse::<u32>().ok().filter(|&r| r > 0).ok_or_else(|| {
+                    csv.bad(Some(c[3]), format!("'{rt}' is not a rank (1, 2, ...)"))
+                })?;
                 let score = parse_score(st).map_err(|r| csv.bad(Some(c[4]), r))?;
                 Some((cand, rank, score))
             };
-            let row = CandidateRow { probe_id: csv.field(c[0])?, probe_subject: Some(csv.field(c[1])?), candidate };
+            let row = CandidateRow {
+                probe_id: csv.field(c[0])?,
+                probe_subject: Some(csv.field(c[1])?),
+                candidate,
+            };
             let line = csv.line;
             b.push(&row, line)?;
         }
@@ -367,7 +453,10 @@ impl IdentificationReport {
     }
 
     /// Compute a report from in-memory rows.
-    pub fn from_candidates<'a>(rows: impl IntoIterator<Item = CandidateRow<'a>>, options: IdentificationOptions) -> Result<Self, EvalError> {
+    pub fn from_candidates<'a>(
+        rows: impl IntoIterator<Item = CandidateRow<'a>>,
+        options: IdentificationOptions,
+    ) -> Result<Self, EvalError> {
         let mut b = IdentificationBuilder::new(options, "<rows>")?;
         for (j, row) in rows.into_iter().enumerate() {
             b.push(&row, j as u64 + 2)?;
@@ -375,4 +464,3 @@ impl IdentificationReport {
         b.finish()
     }
 }
-

@@ -22,19 +22,42 @@ impl CsvInput {
             .has_headers(false)
             .flexible(true)
             .from_reader(BufReader::with_capacity(1 << 20, file));
-        let mut me = CsvInput { path: path.to_path_buf(), reader, header: Vec::new(), record: csv::ByteRecord::new(), line: 1 };
+        let mut me = CsvInput {
+            path: path.to_path_buf(),
+            reader,
+            header: Vec::new(),
+            record: csv::ByteRecord::new(),
+            line: 1,
+        };
         if !me.next()? {
-            return Err(EvalError::bad(path, 1, None, format!("empty file: expected a header line with columns {what}")));
+            return Err(EvalError::bad(
+                path,
+                1,
+                None,
+                format!("empty file: expected a header line with columns {what}"),
+            ));
         }
         let mut header = Vec::with_capacity(me.record.len());
         for (c, f) in me.record.iter().enumerate() {
             let name = std::str::from_utf8(f)
-                .map_err(|_| EvalError::bad(path, 1, None, format!("header field {} is not UTF-8", c + 1)))?
+                .map_err(|_| {
+                    EvalError::bad(
+                        path,
+                        1,
+                        None,
+                        format!("header field {} is not UTF-8", c + 1),
+                    )
+                })?
                 .trim()
                 .trim_start_matches('\u{feff}')
                 .to_string();
             if header.contains(&name) {
-                return Err(EvalError::bad(path, 1, Some(&name), "column appears twice in the header"));
+                return Err(EvalError::bad(
+                    path,
+                    1,
+                    Some(&name),
+                    "column appears twice in the header",
+                ));
             }
             header.push(name);
         }
@@ -49,7 +72,10 @@ impl CsvInput {
                 &self.path,
                 1,
                 Some(name),
-                format!("missing column (expected {what}; the header has: {})", self.header.join(",")),
+                format!(
+                    "missing column (expected {what}; the header has: {})",
+                    self.header.join(",")
+                ),
             )
         })
     }
@@ -67,12 +93,18 @@ impl CsvInput {
                     self.line = self.record.position().map_or(self.line + 1, |p| p.line());
                     if !self.header.is_empty() && self.record.len() != self.header.len() {
                         // A blank trailing line reads as one empty field: skip it.
-                        if self.record.len() == 1 && self.record.get(0).is_some_and(|f| f.is_empty()) {
+                        if self.record.len() == 1
+                            && self.record.get(0).is_some_and(|f| f.is_empty())
+                        {
                             return self.next();
                         }
                         return Err(self.bad(
                             None,
-                            format!("expected {} fields, found {}", self.header.len(), self.record.len()),
+                            format!(
+                                "expected {} fields, found {}",
+                                self.header.len(),
+                                self.record.len()
+                            ),
                         ));
                     }
                 }
@@ -82,7 +114,9 @@ impl CsvInput {
                 let line = e.position().map_or(self.line + 1, |p| p.line());
                 Err(match e.into_kind() {
                     csv::ErrorKind::Io(io) => EvalError::io(&self.path, io),
-                    other => EvalError::bad(&self.path, line, None, format!("malformed CSV: {other:?}")),
+                    other => {
+                        EvalError::bad(&self.path, line, None, format!("malformed CSV: {other:?}"))
+                    }
                 })
             }
         }
@@ -98,7 +132,12 @@ impl CsvInput {
 
     /// An error at the current line, naming column `c`.
     pub fn bad(&self, c: Option<usize>, reason: impl Into<String>) -> EvalError {
-        EvalError::bad(&self.path, self.line, c.map(|c| self.header[c].as_str()), reason)
+        EvalError::bad(
+            &self.path,
+            self.line,
+            c.map(|c| self.header[c].as_str()),
+            reason,
+        )
     }
 
     pub fn path(&self) -> &Path {

@@ -119,7 +119,14 @@ pub(crate) struct Walk {
 ///
 /// `imp_scores_w` is the total weight of impostor *scores* (failures excluded);
 /// failures never match, so they only enter the totals.
-pub(crate) fn walk<G, I, W>(g: &G, i: &I, weight: W, totals: Totals, imp_scores_w: u64, levels: &[f64]) -> Walk
+pub(crate) fn walk<G, I, W>(
+    g: &G,
+    i: &I,
+    weight: W,
+    totals: Totals,
+    imp_scores_w: u64,
+    levels: &[f64],
+) -> Walk
 where
     G: Keys + ?Sized,
     I: Keys + ?Sized,
@@ -166,7 +173,11 @@ where
         let kg = if gi < ng { g.key_at(gi) } else { u32::MAX };
         let ki = if ii < ni { i.key_at(ii) } else { u32::MAX };
         let v = kg.min(ki);
-        process(Point { key: v, fm: imp_scores_w - imp_below, fnm });
+        process(Point {
+            key: v,
+            fm: imp_scores_w - imp_below,
+            fnm,
+        });
         while gi < ng && g.key_at(gi) == v {
             fnm += weight(g.subject_at(gi));
             gi += 1;
@@ -178,8 +189,16 @@ where
         last = v;
     }
     // The threshold just above every score: nothing matches.
-    process(Point { key: last.saturating_add(1), fm: 0, fnm: totals.genuine });
-    let top = Point { key: last.saturating_add(1), fm: 0, fnm: totals.genuine };
+    process(Point {
+        key: last.saturating_add(1),
+        fm: 0,
+        fnm: totals.genuine,
+    });
+    let top = Point {
+        key: last.saturating_add(1),
+        fm: 0,
+        fnm: totals.genuine,
+    };
     Walk {
         before_cross,
         cross: cross.unwrap_or(top),

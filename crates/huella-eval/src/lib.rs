@@ -96,15 +96,15 @@ mod verification;
 
 pub use error::EvalError;
 pub use identification::{
-    CandidateRow, FpirPoint, IdentConventions, IdentCurvePoint, IdentificationBuilder, IdentificationOptions,
-    IdentificationReport, ProbeCounts, RankRate, CANDIDATE_COLUMNS,
+    CandidateRow, FpirPoint, IdentConventions, IdentCurvePoint, IdentificationBuilder,
+    IdentificationOptions, IdentificationReport, ProbeCounts, RankRate, CANDIDATE_COLUMNS,
 };
 pub use report::RunInfo;
 pub use stats::probit;
 pub use verification::{
-    fmr_point_name, BootstrapInfo, Conventions, Counts, CurvePoint, DemographicBreakdown, Eer, EerInterval, Failure,
-    FailureRates, GroupFigures, Histogram, Interval, OperatingPoint, RateAt, ScoreRow, VerificationBuilder,
-    VerificationOptions, VerificationReport, SCORE_COLUMNS,
+    fmr_point_name, BootstrapInfo, Conventions, Counts, CurvePoint, DemographicBreakdown, Eer,
+    EerInterval, Failure, FailureRates, GroupFigures, Histogram, Interval, OperatingPoint, RateAt,
+    ScoreRow, VerificationBuilder, VerificationOptions, VerificationReport, SCORE_COLUMNS,
 };
 
 /// Version of the JSON layout written by [`VerificationReport::write_json`] and

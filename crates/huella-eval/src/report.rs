@@ -22,11 +22,16 @@ pub struct RunInfo {
 }
 
 fn create(path: &Path) -> Result<std::io::BufWriter<std::fs::File>, EvalError> {
-    std::fs::File::create(path).map(std::io::BufWriter::new).map_err(|e| EvalError::io(path, e))
+    std::fs::File::create(path)
+        .map(std::io::BufWriter::new)
+        .map_err(|e| EvalError::io(path, e))
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn pct(v: f64) -> String {
@@ -47,7 +52,14 @@ td,th{border:1px solid #bbb;padding:3px 8px;text-align:right;font-size:13px}th{b
 .fig{display:inline-block;vertical-align:top;margin:0 10px 10px 0}.fig svg{width:640px;height:480px}\
 .warn{color:#a00}code,pre{font-size:12px;background:#f4f4f4;padding:2px 4px;white-space:pre-wrap;word-break:break-all}";
 
-fn page(title: &str, summary: &str, figures: &[(String, String)], body: &str, run: &RunInfo, json_schema: u32) -> String {
+fn page(
+    title: &str,
+    summary: &str,
+    figures: &[(String, String)],
+    body: &str,
+    run: &RunInfo,
+    json_schema: u32,
+) -> String {
     let mut h = String::new();
     let _ = write!(h, "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{}</title><style>{CSS}</style></head><body>", esc(title));
     let _ = write!(h, "<h1>{}</h1><p class=\"sum\">{}</p>", esc(title), summary);
@@ -72,20 +84,33 @@ fn list(title: &str, items: &[String], class: &str) -> String {
     if items.is_empty() {
         return String::new();
     }
-    let li: String = items.iter().map(|w| format!("<li>{}</li>", esc(w))).collect();
+    let li: String = items
+        .iter()
+        .map(|w| format!("<li>{}</li>", esc(w)))
+        .collect();
     format!("<h2>{title}</h2><ul class=\"{class}\">{li}</ul>")
 }
 
 fn ci_text(ci: &Option<crate::Interval>) -> String {
-    ci.map_or("–".into(), |c| format!("[{}, {}]", pct(c.low), pct(c.high)))
+    ci.map_or("–".into(), |c| {
+        format!("[{}, {}]", pct(c.low), pct(c.high))
+    })
 }
 
 impl VerificationReport {
     fn specs(&self) -> Vec<(&'static str, PlotSpec)> {
-        let mut marks = vec![(self.eer.value, self.eer.value, format!(" EER {}", pct(self.eer.value)))];
+        let mut marks = vec![(
+            self.eer.value,
+            self.eer.value,
+            format!(" EER {}", pct(self.eer.value)),
+        )];
         for p in &self.fnmr_at_fmr {
             if p.supported {
-                marks.push((p.fmr.max(p.target_fmr * 0.999), p.fnmr, format!(" {}", p.name)));
+                marks.push((
+                    p.fmr.max(p.target_fmr * 0.999),
+                    p.fnmr,
+                    format!(" {}", p.name),
+                ));
             }
         }
         vec![
@@ -122,7 +147,8 @@ impl VerificationReport {
 
     /// Write the report as pretty JSON (the schema is in the crate docs).
     pub fn write_json(&self, w: impl Write) -> Result<(), EvalError> {
-        serde_json::to_writer_pretty(w, self).map_err(|e| EvalError::io(Path::new("<json>"), e.into()))
+        serde_json::to_writer_pretty(w, self)
+            .map_err(|e| EvalError::io(Path::new("<json>"), e.into()))
     }
 
     /// Write the sampled curve as CSV: `threshold,fmr,fnmr` (ascending threshold).
@@ -155,7 +181,10 @@ impl VerificationReport {
     pub fn write_html(&self, path: &Path, run: &RunInfo) -> Result<(), EvalError> {
         let mut figures = Vec::new();
         for (stem, spec) in self.specs() {
-            let svg = plot::svg(&spec).map_err(|reason| EvalError::Plot { path: path.to_path_buf(), reason })?;
+            let svg = plot::svg(&spec).map_err(|reason| EvalError::Plot {
+                path: path.to_path_buf(),
+                reason,
+            })?;
             figures.push((stem.to_string(), svg));
         }
         let summary = format!(
@@ -163,11 +192,17 @@ impl VerificationReport {
             self.counts.genuine,
             self.counts.impostor,
             pct(self.eer.value),
-            self.fnmr_at_fmr.iter().map(|p| format!("{} {}", p.name, pct(p.fnmr))).collect::<Vec<_>>().join(", ")
+            self.fnmr_at_fmr
+                .iter()
+                .map(|p| format!("{} {}", p.name, pct(p.fnmr)))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         let mut b = String::new();
         b.push_str("<h2>Verification metrics</h2><table><tr><th class=\"l\">figure</th><th>value</th><th>threshold</th><th>CI</th><th class=\"l\">note</th></tr>");
-        let ci_level = self.bootstrap.as_ref().map_or(String::new(), |bi| format!(" ({:.0}% subject bootstrap)", bi.level * 100.0));
+        let ci_level = self.bootstrap.as_ref().map_or(String::new(), |bi| {
+            format!(" ({:.0}% subject bootstrap)", bi.level * 100.0)
+        });
         let _ = write!(b, "<tr><td class=\"l\">EER (interpolated)</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
             pct(self.eer.value), self.eer.threshold, ci_text(&self.eer.ci), esc(&self.conventions.eer_rule));
         let f = &self.eer_fvc_interval;
@@ -201,8 +236,26 @@ impl VerificationReport {
         b.push_str(&list("Warnings", &self.warnings, "warn"));
         b.push_str(&list("Notes", &self.notes, ""));
         let conv = &self.conventions;
-        b.push_str(&list("Conventions", &[conv.score.clone(), conv.decision.clone(), conv.thresholds.clone(), conv.precision.clone(), conv.failures.clone(), conv.fmr_point_rule.clone()], ""));
-        let html = page(&format!("Huella evaluation: verification ({})", self.protocol), &esc(&summary), &figures, &b, run, self.schema_version);
+        b.push_str(&list(
+            "Conventions",
+            &[
+                conv.score.clone(),
+                conv.decision.clone(),
+                conv.thresholds.clone(),
+                conv.precision.clone(),
+                conv.failures.clone(),
+                conv.fmr_point_rule.clone(),
+            ],
+            "",
+        ));
+        let html = page(
+            &format!("Huella evaluation: verification ({})", self.protocol),
+            &esc(&summary),
+            &figures,
+            &b,
+            run,
+            self.schema_version,
+        );
         std::fs::write(path, html).map_err(io_err(path))
     }
 }
@@ -211,22 +264,43 @@ impl IdentificationReport {
     fn specs(&self) -> Vec<(&'static str, PlotSpec)> {
         let mut v = Vec::new();
         if !self.curve.is_empty() {
-            let marks = self.fnir_at_fpir.iter().filter(|p| p.supported).map(|p| (p.fpir.max(p.target_fpir * 0.999), p.fnir, format!(" {}", p.name))).collect();
-            v.push(("det", PlotSpec::Det {
-                title: "FNIR vs FPIR".into(),
-                x_label: "false positive identification rate (FPIR)".into(),
-                y_label: "false negative identification rate (FNIR)".into(),
-                curve: self.curve.iter().map(|c| (c.fpir, c.fnir)).collect(),
-                marks,
-            }));
+            let marks = self
+                .fnir_at_fpir
+                .iter()
+                .filter(|p| p.supported)
+                .map(|p| {
+                    (
+                        p.fpir.max(p.target_fpir * 0.999),
+                        p.fnir,
+                        format!(" {}", p.name),
+                    )
+                })
+                .collect();
+            v.push((
+                "det",
+                PlotSpec::Det {
+                    title: "FNIR vs FPIR".into(),
+                    x_label: "false positive identification rate (FPIR)".into(),
+                    y_label: "false negative identification rate (FNIR)".into(),
+                    curve: self.curve.iter().map(|c| (c.fpir, c.fnir)).collect(),
+                    marks,
+                },
+            ));
         }
-        v.push(("cmc", PlotSpec::Cmc { title: "CMC".into(), points: self.cmc.iter().map(|r| (r.rank, r.hit_rate)).collect() }));
+        v.push((
+            "cmc",
+            PlotSpec::Cmc {
+                title: "CMC".into(),
+                points: self.cmc.iter().map(|r| (r.rank, r.hit_rate)).collect(),
+            },
+        ));
         v
     }
 
     /// Write the report as pretty JSON (the schema is in the crate docs).
     pub fn write_json(&self, w: impl Write) -> Result<(), EvalError> {
-        serde_json::to_writer_pretty(w, self).map_err(|e| EvalError::io(Path::new("<json>"), e.into()))
+        serde_json::to_writer_pretty(w, self)
+            .map_err(|e| EvalError::io(Path::new("<json>"), e.into()))
     }
 
     /// Write the curves as CSV: `cmc.csv`-style `rank,hit_rate,fnir` rows, then (open-set)
@@ -279,17 +353,28 @@ impl IdentificationReport {
     pub fn write_html(&self, path: &Path, run: &RunInfo) -> Result<(), EvalError> {
         let mut figures = Vec::new();
         for (stem, spec) in self.specs() {
-            let svg = plot::svg(&spec).map_err(|reason| EvalError::Plot { path: path.to_path_buf(), reason })?;
+            let svg = plot::svg(&spec).map_err(|reason| EvalError::Plot {
+                path: path.to_path_buf(),
+                reason,
+            })?;
             figures.push((stem.to_string(), svg));
         }
         let summary = format!(
             "{} mode; {} mated and {} non-mated searches; rank-1 hit rate {}",
-            self.mode, self.counts.mated, self.counts.non_mated,
+            self.mode,
+            self.counts.mated,
+            self.counts.non_mated,
             self.rank_k.first().map_or("–".into(), |r| pct(r.hit_rate))
         );
         let mut b = String::from("<h2>Rank-based (CMC)</h2><table><tr><th>rank</th><th>hit rate</th><th>FNIR (T = 0)</th></tr>");
         for r in &self.rank_k {
-            let _ = write!(b, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", r.rank, pct(r.hit_rate), pct(r.fnir));
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                r.rank,
+                pct(r.hit_rate),
+                pct(r.fnir)
+            );
         }
         b.push_str("</table>");
         if !self.fnir_at_fpir.is_empty() {
@@ -304,8 +389,24 @@ impl IdentificationReport {
         b.push_str(&list("Warnings", &self.warnings, "warn"));
         b.push_str(&list("Notes", &self.notes, ""));
         let c = &self.conventions;
-        b.push_str(&list("Conventions", &[c.decision.clone(), c.fnir.clone(), c.fpir.clone(), c.fpir_point_rule.clone()], ""));
-        let html = page(&format!("Huella evaluation: identification ({})", self.protocol), &esc(&summary), &figures, &b, run, self.schema_version);
+        b.push_str(&list(
+            "Conventions",
+            &[
+                c.decision.clone(),
+                c.fnir.clone(),
+                c.fpir.clone(),
+                c.fpir_point_rule.clone(),
+            ],
+            "",
+        ));
+        let html = page(
+            &format!("Huella evaluation: identification ({})", self.protocol),
+            &esc(&summary),
+            &figures,
+            &b,
+            run,
+            self.schema_version,
+        );
         std::fs::write(path, html).map_err(io_err(path))
     }
 }

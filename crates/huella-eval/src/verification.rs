@@ -1,7 +1,9 @@
 //! Verification (1:1) metrics from genuine and impostor scores.
 
 use crate::input::{parse_score, CsvInput};
-use crate::keys::{count_lt, eer_fvc, eer_interpolated, key, unkey, walk, Keys, Point, Totals, Walk};
+use crate::keys::{
+    count_lt, eer_fvc, eer_interpolated, key, unkey, walk, Keys, Point, Totals, Walk,
+};
 use crate::stats::{percentile, SplitMix64};
 use crate::{EvalError, SCHEMA_VERSION, VERSION};
 use serde::Serialize;
@@ -75,15 +77,22 @@ impl VerificationOptions {
     fn check(&self) -> Result<(), EvalError> {
         for &a in self.fmr_points.iter().chain([self.demographic_fmr].iter()) {
             if !(a > 0.0 && a < 1.0) {
-                return Err(EvalError::InvalidOption(format!("FMR level {a} is outside (0, 1)")));
+                return Err(EvalError::InvalidOption(format!(
+                    "FMR level {a} is outside (0, 1)"
+                )));
             }
         }
         if !(self.confidence > 0.0 && self.confidence < 1.0) {
-            return Err(EvalError::InvalidOption(format!("confidence {} is outside (0, 1)", self.confidence)));
+            return Err(EvalError::InvalidOption(format!(
+                "confidence {} is outside (0, 1)",
+                self.confidence
+            )));
         }
         if let Some(t) = self.demographic_threshold {
             if !t.is_finite() {
-                return Err(EvalError::InvalidOption("demographic threshold must be finite".into()));
+                return Err(EvalError::InvalidOption(
+                    "demographic threshold must be finite".into(),
+                ));
             }
         }
         Ok(())
@@ -413,7 +422,10 @@ pub struct VerificationBuilder {
 
 impl std::fmt::Debug for VerificationBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VerificationBuilder").field("source", &self.source).field("last_line", &self.last_line).finish()
+        f.debug_struct("VerificationBuilder")
+            .field("source", &self.source)
+            .field("last_line", &self.last_line)
+            .finish()
     }
 }
 
@@ -428,7 +440,13 @@ impl VerificationBuilder {
         group_columns: Vec<String>,
     ) -> Result<Self, EvalError> {
         options.check()?;
-        let store = || if has_subjects { Store::Subj(Vec::new()) } else { Store::Plain(Vec::new()) };
+        let store = || {
+            if has_subjects {
+                Store::Subj(Vec::new())
+            } else {
+                Store::Plain(Vec::new())
+            }
+        };
         Ok(Self {
             options,
             source: source.into(),
@@ -443,7 +461,13 @@ impl VerificationBuilder {
             fta: 0,
             groups: group_columns
                 .into_iter()
-                .map(|name| GroupColumn { name, index: HashMap::new(), groups: Vec::new(), subject_label: HashMap::new(), unlabelled: 0 })
+                .map(|name| GroupColumn {
+                    name,
+                    index: HashMap::new(),
+                    groups: Vec::new(),
+                    subject_label: HashMap::new(),
+                    unlabelled: 0,
+                })
                 .collect(),
             last_line: 1,
         })
@@ -455,16 +479,32 @@ impl VerificationBuilder {
         let src = self.source.clone();
         let bad = |col: &str, reason: String| EvalError::bad(&src, line, Some(col), reason);
         if row.groups.len() != self.groups.len() {
-            return Err(bad("group", format!("{} group labels for {} group columns", row.groups.len(), self.groups.len())));
+            return Err(bad(
+                "group",
+                format!(
+                    "{} group labels for {} group columns",
+                    row.groups.len(),
+                    self.groups.len()
+                ),
+            ));
         }
         let subject = if self.has_subjects {
-            let name = row.probe_subject.filter(|s| !s.is_empty()).ok_or_else(|| bad("probe_subject", "empty probe subject".into()))?;
+            let name = row
+                .probe_subject
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| bad("probe_subject", "empty probe subject".into()))?;
             if let Some(r) = row.reference_subject.filter(|s| !s.is_empty()) {
                 if row.mated && r != name {
-                    return Err(bad("reference_subject", format!("mated comparison of different subjects '{name}' and '{r}'")));
+                    return Err(bad(
+                        "reference_subject",
+                        format!("mated comparison of different subjects '{name}' and '{r}'"),
+                    ));
                 }
                 if !row.mated && r == name {
-                    return Err(bad("reference_subject", format!("impostor comparison of subject '{name}' with itself")));
+                    return Err(bad(
+                        "reference_subject",
+                        format!("impostor comparison of subject '{name}' with itself"),
+                    ));
                 }
             }
             let next = self.subjects.len() as u32;
@@ -490,8 +530,18 @@ impl VerificationBuilder {
                 }
                 None
             }
-            (Some(_), Some(_)) => return Err(bad("score", "a failed comparison must have an empty score".into())),
-            (None, None) => return Err(bad("score", "empty score (mark failures with a 'failure' column: fte or fta)".into())),
+            (Some(_), Some(_)) => {
+                return Err(bad(
+                    "score",
+                    "a failed comparison must have an empty score".into(),
+                ))
+            }
+            (None, None) => {
+                return Err(bad(
+                    "score",
+                    "empty score (mark failures with a 'failure' column: fte or fta)".into(),
+                ))
+            }
         };
         let slot = (if row.mated { 0 } else { 1 }) + if k.is_none() { 2 } else { 0 };
         if self.has_subjects {
@@ -511,7 +561,14 @@ impl VerificationBuilder {
             let next = col.groups.len();
             let gi = *col.index.entry(label.to_string()).or_insert(next);
             if gi == next {
-                col.groups.push(GroupAcc { label: label.to_string(), first_line: line, gen: vec![], imp: vec![], gen_fail: 0, imp_fail: 0 });
+                col.groups.push(GroupAcc {
+                    label: label.to_string(),
+                    first_line: line,
+                    gen: vec![],
+                    imp: vec![],
+                    gen_fail: 0,
+                    imp_fail: 0,
+                });
             }
             if self.has_subjects {
                 let prev = *col.subject_label.entry(subject).or_insert(gi);
@@ -519,7 +576,10 @@ impl VerificationBuilder {
                     let name = row.probe_subject.unwrap_or("");
                     return Err(bad(
                         &col.name,
-                        format!("subject '{name}' is labelled '{label}' here but '{}' earlier", col.groups[prev].label),
+                        format!(
+                            "subject '{name}' is labelled '{label}' here but '{}' earlier",
+                            col.groups[prev].label
+                        ),
                     ));
                 }
             }
@@ -540,21 +600,38 @@ impl VerificationBuilder {
         let (ng, ni) = (store_len(&self.gen), store_len(&self.imp));
         let line = self.last_line;
         if ng as u64 + self.gen_fail == 0 {
-            return Err(EvalError::bad(&self.source, line, Some("mated"), "no genuine comparisons (mated = 1): FNMR is undefined"));
+            return Err(EvalError::bad(
+                &self.source,
+                line,
+                Some("mated"),
+                "no genuine comparisons (mated = 1): FNMR is undefined",
+            ));
         }
         if ni as u64 + self.imp_fail == 0 {
-            return Err(EvalError::bad(&self.source, line, Some("mated"), "no impostor comparisons (mated = 0): FMR is undefined"));
+            return Err(EvalError::bad(
+                &self.source,
+                line,
+                Some("mated"),
+                "no impostor comparisons (mated = 0): FMR is undefined",
+            ));
         }
         for col in &self.groups {
             for g in &col.groups {
-                let (gn, im) = (g.gen.len() as u64 + g.gen_fail, g.imp.len() as u64 + g.imp_fail);
+                let (gn, im) = (
+                    g.gen.len() as u64 + g.gen_fail,
+                    g.imp.len() as u64 + g.imp_fail,
+                );
                 if gn == 0 || im == 0 {
                     let which = if gn == 0 { "genuine" } else { "impostor" };
                     return Err(EvalError::bad(
                         &self.source,
                         g.first_line,
                         Some(&col.name),
-                        format!("group '{}' has no {which} comparisons, so its {} cannot be computed", g.label, if gn == 0 { "FNMR" } else { "FMR" }),
+                        format!(
+                            "group '{}' has no {which} comparisons, so its {} cannot be computed",
+                            g.label,
+                            if gn == 0 { "FNMR" } else { "FMR" }
+                        ),
                     ));
                 }
             }
@@ -587,7 +664,11 @@ impl VerificationBuilder {
         let ci = |vals: Option<&Vec<f64>>| {
             vals.map(|v| {
                 let a = (1.0 - o.confidence) / 2.0;
-                Interval { low: percentile(v, a), high: percentile(v, 1.0 - a), level: o.confidence }
+                Interval {
+                    low: percentile(v, a),
+                    high: percentile(v, 1.0 - a),
+                    level: o.confidence,
+                }
             })
         };
         let (boot_info, boot_vals) = match boot {
@@ -634,7 +715,11 @@ impl VerificationBuilder {
             });
         }
         if totals.genuine < 30 {
-            warnings.push(format!("only {} genuine comparisons: FNMR figures move in steps of {:.3}", totals.genuine, 1.0 / totals.genuine as f64));
+            warnings.push(format!(
+                "only {} genuine comparisons: FNMR figures move in steps of {:.3}",
+                totals.genuine,
+                1.0 / totals.genuine as f64
+            ));
         }
 
         let demographics = self.demographics(&w, &totals, o, &mut notes);
@@ -681,7 +766,12 @@ impl VerificationBuilder {
     }
 
     /// Returns (info, per-metric sorted replicate values: eer, eer_fvc, fnmr@level...).
-    fn bootstrap<K: Keys + ?Sized>(&self, g: &K, i: &K, notes: &mut Vec<String>) -> Option<(BootstrapInfo, Vec<Vec<f64>>)> {
+    fn bootstrap<K: Keys + ?Sized>(
+        &self,
+        g: &K,
+        i: &K,
+        notes: &mut Vec<String>,
+    ) -> Option<(BootstrapInfo, Vec<Vec<f64>>)> {
         let o = &self.options;
         if o.bootstrap == Some(0) {
             notes.push("bootstrap turned off".into());
@@ -701,7 +791,9 @@ impl VerificationBuilder {
                     return None;
                 }
                 if fit < 1000 {
-                    notes.push(format!("bootstrap lowered to {fit} replicates to fit the work budget"));
+                    notes.push(format!(
+                        "bootstrap lowered to {fit} replicates to fit the work budget"
+                    ));
                 }
                 fit
             }
@@ -716,7 +808,11 @@ impl VerificationBuilder {
             for _ in 0..s {
                 m[rng.below(s)] += 1;
             }
-            let mut t = Totals { genuine: 0, impostor: 0, genuine_failures: 0 };
+            let mut t = Totals {
+                genuine: 0,
+                impostor: 0,
+                genuine_failures: 0,
+            };
             let mut imp_scores = 0;
             for (c, k) in self.per_subject.iter().zip(&m) {
                 t.genuine += k * (c[0] + c[2]);
@@ -753,7 +849,13 @@ impl VerificationBuilder {
         ))
     }
 
-    fn demographics(&self, w: &Walk, totals: &Totals, o: &VerificationOptions, notes: &mut Vec<String>) -> Vec<DemographicBreakdown> {
+    fn demographics(
+        &self,
+        w: &Walk,
+        totals: &Totals,
+        o: &VerificationOptions,
+        notes: &mut Vec<String>,
+    ) -> Vec<DemographicBreakdown> {
         if self.groups.is_empty() {
             return Vec::new();
         }
@@ -761,7 +863,14 @@ impl VerificationBuilder {
             Some(t) => (key(t), format!("given: {t}")),
             None => {
                 let p: Point = w.at_fmr[o.fmr_points.len()];
-                (p.key, format!("global threshold giving overall FMR <= {} (achieved {:.3e})", o.demographic_fmr, totals.fmr(&p)))
+                (
+                    p.key,
+                    format!(
+                        "global threshold giving overall FMR <= {} (achieved {:.3e})",
+                        o.demographic_fmr,
+                        totals.fmr(&p)
+                    ),
+                )
             }
         };
         let mut out = Vec::new();
@@ -781,7 +890,9 @@ impl VerificationBuilder {
                 let gi = col.index[&g.label];
                 groups.push(GroupFigures {
                     group: g.label.clone(),
-                    subjects: self.has_subjects.then(|| col.subject_label.values().filter(|&&v| v == gi).count() as u64),
+                    subjects: self
+                        .has_subjects
+                        .then(|| col.subject_label.values().filter(|&&v| v == gi).count() as u64),
                     genuine: gt,
                     impostor: it,
                     fmr: fm as f64 / it as f64,
@@ -822,7 +933,12 @@ fn store_len(s: &Store) -> usize {
 /// At most ~900 points: every distinct threshold for small sets, otherwise impostor
 /// quantiles at log-spaced FMR levels and genuine quantiles at even FNMR levels, plus
 /// the EER and FMR-point thresholds.
-pub(crate) fn sample_curve<K: Keys + ?Sized>(g: &K, i: &K, t: &Totals, w: &Walk) -> Vec<CurvePoint> {
+pub(crate) fn sample_curve<K: Keys + ?Sized>(
+    g: &K,
+    i: &K,
+    t: &Totals,
+    w: &Walk,
+) -> Vec<CurvePoint> {
     let (ng, ni) = (g.n(), i.n());
     let mut keys: Vec<u32> = Vec::new();
     if ng + ni <= 2000 {
@@ -850,14 +966,27 @@ pub(crate) fn sample_curve<K: Keys + ?Sized>(g: &K, i: &K, t: &Totals, w: &Walk)
         keys.push(b.key);
     }
     let top = w.zero_fmr.key.max(w.cross.key);
-    let last = (0..ng).map(|j| g.key_at(j)).last().into_iter().chain((0..ni).map(|j| i.key_at(j)).last()).max();
+    let last = (0..ng)
+        .map(|j| g.key_at(j))
+        .last()
+        .into_iter()
+        .chain((0..ni).map(|j| i.key_at(j)).last())
+        .max();
     keys.push(last.map_or(top, |l| l.saturating_add(1)));
     keys.sort_unstable();
     keys.dedup();
     keys.into_iter()
         .map(|k| {
-            let p = Point { key: k, fm: (ni - count_lt(i, k)) as u64, fnm: count_lt(g, k) as u64 + t.genuine_failures };
-            CurvePoint { threshold: unkey(k) as f64, fmr: t.fmr(&p), fnmr: t.fnmr(&p) }
+            let p = Point {
+                key: k,
+                fm: (ni - count_lt(i, k)) as u64,
+                fnm: count_lt(g, k) as u64 + t.genuine_failures,
+            };
+            CurvePoint {
+                threshold: unkey(k) as f64,
+                fmr: t.fmr(&p),
+                fnmr: t.fnmr(&p),
+            }
         })
         .collect()
 }
@@ -865,14 +994,23 @@ pub(crate) fn sample_curve<K: Keys + ?Sized>(g: &K, i: &K, t: &Totals, w: &Walk)
 fn histogram<K: Keys + ?Sized>(g: &K, i: &K) -> Histogram {
     let (ng, ni) = (g.n(), i.n());
     let firsts = [(ng > 0).then(|| g.key_at(0)), (ni > 0).then(|| i.key_at(0))];
-    let lasts = [(ng > 0).then(|| g.key_at(ng - 1)), (ni > 0).then(|| i.key_at(ni - 1))];
+    let lasts = [
+        (ng > 0).then(|| g.key_at(ng - 1)),
+        (ni > 0).then(|| i.key_at(ni - 1)),
+    ];
     let (Some(lo), Some(hi)) = (firsts.iter().flatten().min(), lasts.iter().flatten().max()) else {
-        return Histogram { edges: vec![], genuine: vec![], impostor: vec![] };
+        return Histogram {
+            edges: vec![],
+            genuine: vec![],
+            impostor: vec![],
+        };
     };
     let (lo, hi) = (unkey(*lo) as f64, unkey(*hi) as f64);
     let bins = 60usize;
     let span = if hi > lo { hi - lo } else { 1.0 };
-    let edges: Vec<f64> = (0..=bins).map(|b| lo + span * b as f64 / bins as f64).collect();
+    let edges: Vec<f64> = (0..=bins)
+        .map(|b| lo + span * b as f64 / bins as f64)
+        .collect();
     let count = |a: &K, n: usize| -> Vec<u64> {
         let mut cum: Vec<usize> = vec![0];
         for e in &edges[1..bins] {
@@ -881,13 +1019,23 @@ fn histogram<K: Keys + ?Sized>(g: &K, i: &K) -> Histogram {
         cum.push(n);
         cum.windows(2).map(|w| (w[1] - w[0]) as u64).collect()
     };
-    Histogram { genuine: count(g, ng), impostor: count(i, ni), edges }
+    Histogram {
+        genuine: count(g, ng),
+        impostor: count(i, ni),
+        edges,
+    }
 }
 
 // ---------------------------------------------------------------- files
 
 /// The known columns of a score file; every other column is a group label column.
-pub const SCORE_COLUMNS: [&str; 5] = ["score", "mated", "probe_subject", "reference_subject", "failure"];
+pub const SCORE_COLUMNS: [&str; 5] = [
+    "score",
+    "mated",
+    "probe_subject",
+    "reference_subject",
+    "failure",
+];
 
 fn parse_mated(text: &str) -> Option<bool> {
     match text.to_ascii_lowercase().as_str() {
@@ -909,7 +1057,9 @@ impl VerificationReport {
         let cp = csv.column("probe_subject");
         let cr = csv.column("reference_subject");
         let cf = csv.column("failure");
-        let group_cols: Vec<usize> = (0..csv.header.len()).filter(|&c| !SCORE_COLUMNS.contains(&csv.header[c].as_str())).collect();
+        let group_cols: Vec<usize> = (0..csv.header.len())
+            .filter(|&c| !SCORE_COLUMNS.contains(&csv.header[c].as_str()))
+            .collect();
         let mut b = VerificationBuilder::new(
             options,
             csv.path().to_path_buf(),
@@ -925,20 +1075,32 @@ impl VerificationReport {
                     "" => None,
                     "fte" => Some(Failure::Enrol),
                     "fta" => Some(Failure::Acquire),
-                    other => return Err(csv.bad(Some(c), format!("'{other}' is not a failure kind (fte, fta or empty)"))),
+                    other => {
+                        return Err(csv.bad(
+                            Some(c),
+                            format!("'{other}' is not a failure kind (fte, fta or empty)"),
+                        ))
+                    }
                 },
                 None => None,
             };
             let score = if st.is_empty() && failure.is_some() {
                 None
             } else if st.is_empty() {
-                return Err(csv.bad(Some(cs), "empty score (mark failures with a 'failure' column: fte or fta)"));
+                return Err(csv.bad(
+                    Some(cs),
+                    "empty score (mark failures with a 'failure' column: fte or fta)",
+                ));
             } else {
                 Some(parse_score(st).map_err(|r| csv.bad(Some(cs), r))?)
             };
             let mt = csv.field(cm)?;
-            let mated = parse_mated(mt).ok_or_else(|| csv.bad(Some(cm), format!("'{mt}' is not 1/0 (or true/false)")))?;
-            let labels: Vec<&str> = group_cols.iter().map(|&c| csv.field(c)).collect::<Result<_, _>>()?;
+            let mated = parse_mated(mt)
+                .ok_or_else(|| csv.bad(Some(cm), format!("'{mt}' is not 1/0 (or true/false)")))?;
+            let labels: Vec<&str> = group_cols
+                .iter()
+                .map(|&c| csv.field(c))
+                .collect::<Result<_, _>>()?;
             let row = ScoreRow {
                 score,
                 failure,
@@ -972,21 +1134,34 @@ impl VerificationReport {
             n += 1;
         }
         if n == 0 {
-            return Err(EvalError::bad(Path::new("<rows>"), 1, None, "no comparisons"));
+            return Err(EvalError::bad(
+                Path::new("<rows>"),
+                1,
+                None,
+                "no comparisons",
+            ));
         }
         b.finish()
     }
 
     /// Compute a report from plain genuine and impostor score lists.
-    pub fn from_scores(genuine: &[f32], impostor: &[f32], options: VerificationOptions) -> Result<Self, EvalError> {
-        let rows = genuine.iter().map(|&s| (s, true)).chain(impostor.iter().map(|&s| (s, false))).map(|(s, mated)| ScoreRow {
-            score: Some(s),
-            failure: None,
-            mated,
-            probe_subject: None,
-            reference_subject: None,
-            groups: &[],
-        });
+    pub fn from_scores(
+        genuine: &[f32],
+        impostor: &[f32],
+        options: VerificationOptions,
+    ) -> Result<Self, EvalError> {
+        let rows = genuine
+            .iter()
+            .map(|&s| (s, true))
+            .chain(impostor.iter().map(|&s| (s, false)))
+            .map(|(s, mated)| ScoreRow {
+                score: Some(s),
+                failure: None,
+                mated,
+                probe_subject: None,
+                reference_subject: None,
+                groups: &[],
+            });
         Self::from_rows(rows, Vec::new(), options)
     }
 }

@@ -124,7 +124,10 @@ fn reopen_replays_changes_after_the_last_checkpoint() {
     let before = engine.gallery().generation().unwrap();
     engine.checkpoint().unwrap();
     assert_eq!(engine.gallery().changes_since(0).unwrap(), None);
-    assert_eq!(engine.gallery().changes_since(before).unwrap(), Some(vec![]));
+    assert_eq!(
+        engine.gallery().changes_since(before).unwrap(),
+        Some(vec![])
+    );
     drop(engine);
     let reopened = Engine::builder().gallery(&dir).build().unwrap();
     assert_eq!(reopened.stats().unwrap().indexes[0].vectors, 119);

@@ -17,10 +17,21 @@ fn close(a: f64, b: f64) {
 fn open_set_hand_computed() {
     let dir = tempfile::tempdir().unwrap();
     let f = write(dir.path(), "c.csv", FILE);
-    let opts = IdentificationOptions { fpir_points: vec![0.001, 0.4], ..Default::default() };
+    let opts = IdentificationOptions {
+        fpir_points: vec![0.001, 0.4],
+        ..Default::default()
+    };
     let r = IdentificationReport::from_csv(&f, opts).unwrap();
     assert_eq!(r.mode, "open-set");
-    assert_eq!((r.counts.mated, r.counts.non_mated, r.counts.mate_not_listed, r.counts.max_rank), (3, 3, 1, 2));
+    assert_eq!(
+        (
+            r.counts.mated,
+            r.counts.non_mated,
+            r.counts.mate_not_listed,
+            r.counts.max_rank
+        ),
+        (3, 3, 1, 2)
+    );
     close(r.cmc[0].hit_rate, 1.0 / 3.0);
     close(r.cmc[1].hit_rate, 2.0 / 3.0);
     close(r.rank_k[0].fnir, 2.0 / 3.0);
@@ -33,13 +44,21 @@ fn open_set_hand_computed() {
     close(r.fnir_at_fpir[1].fpir, 1.0 / 3.0);
     assert_eq!(r.fnir_at_fpir[1].threshold as f32, 0.7);
     // With R = 1, p2's mate (rank 2) no longer counts.
-    let opts = IdentificationOptions { fpir_points: vec![0.4], rank_limit: Some(1), ..Default::default() };
+    let opts = IdentificationOptions {
+        fpir_points: vec![0.4],
+        rank_limit: Some(1),
+        ..Default::default()
+    };
     let r = IdentificationReport::from_csv(&f, opts).unwrap();
     close(r.fnir_at_fpir[0].fnir, 2.0 / 3.0);
     assert_eq!(r.fnir_at_fpir[0].threshold as f32, 0.85);
     let plots = r.write_plots(&dir.path().join("p")).unwrap();
-    assert!(plots.iter().any(|p| p.ends_with("cmc.png")) && plots.iter().any(|p| p.ends_with("det.svg")));
-    r.write_html(&dir.path().join("i.html"), &RunInfo::default()).unwrap();
+    assert!(
+        plots.iter().any(|p| p.ends_with("cmc.png"))
+            && plots.iter().any(|p| p.ends_with("det.svg"))
+    );
+    r.write_html(&dir.path().join("i.html"), &RunInfo::default())
+        .unwrap();
 }
 
 #[test]
@@ -58,7 +77,9 @@ fn candidate_files_with_errors() {
     let dir = tempfile::tempdir().unwrap();
     let case = |name: &str, text: &str, want: &[&str]| {
         let f = write(dir.path(), name, text);
-        let e = IdentificationReport::from_csv(&f, IdentificationOptions::default()).unwrap_err().to_string();
+        let e = IdentificationReport::from_csv(&f, IdentificationOptions::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(name), "{e}");
         for w in want {
             assert!(e.contains(w), "{name}: '{w}' not in '{e}'");
@@ -66,9 +87,29 @@ fn candidate_files_with_errors() {
     };
     let h = "probe_id,probe_subject,candidate_subject,rank,score\n";
     case("empty.csv", "", &["line 1", "empty file"]);
-    case("cols.csv", "probe_id,rank,score\np,1,0.5\n", &["line 1", "column 'probe_subject'", "missing column"]);
-    case("rank.csv", &format!("{h}p,A,A,first,0.5\n"), &["line 2", "column 'rank'"]);
-    case("nan.csv", &format!("{h}p,A,A,1,0.5\np,A,B,2,NaN\n"), &["line 3", "column 'score'", "NaN"]);
-    case("nomated.csv", &format!("{h}p,,A,1,0.5\n"), &["no mated searches", "column 'probe_subject'"]);
-    case("subject.csv", &format!("{h}p,A,A,1,0.5\np,B,B,2,0.4\n"), &["line 3", "column 'probe_subject'"]);
+    case(
+        "cols.csv",
+        "probe_id,rank,score\np,1,0.5\n",
+        &["line 1", "column 'probe_subject'", "missing column"],
+    );
+    case(
+        "rank.csv",
+        &format!("{h}p,A,A,first,0.5\n"),
+        &["line 2", "column 'rank'"],
+    );
+    case(
+        "nan.csv",
+        &format!("{h}p,A,A,1,0.5\np,A,B,2,NaN\n"),
+        &["line 3", "column 'score'", "NaN"],
+    );
+    case(
+        "nomated.csv",
+        &format!("{h}p,,A,1,0.5\n"),
+        &["no mated searches", "column 'probe_subject'"],
+    );
+    case(
+        "subject.csv",
+        &format!("{h}p,A,A,1,0.5\np,B,B,2,0.4\n"),
+        &["line 3", "column 'probe_subject'"],
+    );
 }

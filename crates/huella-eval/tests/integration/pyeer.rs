@@ -29,14 +29,22 @@ print(json.dumps(out))
 "#;
 
 fn pyeer_available() -> bool {
-    Command::new("python3").args(["-c", "import pyeer.eer_stats"]).output().is_ok_and(|o| o.status.success())
+    Command::new("python3")
+        .args(["-c", "import pyeer.eer_stats"])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 #[test]
 fn agrees_with_pyeer() {
     if !pyeer_available() {
-        assert!(!in_ci(), "CI is set but python3 with pyeer is missing (run .ci/eval-deps.sh)");
-        eprintln!("SKIPPED agrees_with_pyeer: python3 -c 'import pyeer' failed (pip install pyeer)");
+        assert!(
+            !in_ci(),
+            "CI is set but python3 with pyeer is missing (run .ci/eval-deps.sh)"
+        );
+        eprintln!(
+            "SKIPPED agrees_with_pyeer: python3 -c 'import pyeer' failed (pip install pyeer)"
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -54,10 +62,27 @@ fn agrees_with_pyeer() {
         let lines = |v: &[f32]| v.iter().map(|x| format!("{x}\n")).collect::<String>();
         let gf = write(dir.path(), "g.txt", &lines(&g));
         let imf = write(dir.path(), "i.txt", &lines(&i));
-        let out = Command::new("python3").arg(&script).arg(&gf).arg(&imf).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("python3")
+            .arg(&script)
+            .arg(&gf)
+            .arg(&imf)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let r = VerificationReport::from_scores(&g, &i, VerificationOptions { bootstrap: Some(0), ..Default::default() }).unwrap();
+        let r = VerificationReport::from_scores(
+            &g,
+            &i,
+            VerificationOptions {
+                bootstrap: Some(0),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let pe = p["eer"].as_f64().unwrap();
         eprintln!(
             "pyeer {name}: EER pyeer {pe:.6} fvc {:.6} interpolated {:.6} (diff {:.2e})",
@@ -65,26 +90,54 @@ fn agrees_with_pyeer() {
             r.eer.value,
             (r.eer.value - pe).abs()
         );
-        assert!((r.eer_fvc_interval.value - pe).abs() < 1e-9, "{name}: FVC EER {} vs pyeer {pe}", r.eer_fvc_interval.value);
+        assert!(
+            (r.eer_fvc_interval.value - pe).abs() < 1e-9,
+            "{name}: FVC EER {} vs pyeer {pe}",
+            r.eer_fvc_interval.value
+        );
         assert!((r.eer_fvc_interval.low - p["low"].as_f64().unwrap()).abs() < 1e-9);
         assert!((r.eer_fvc_interval.high - p["high"].as_f64().unwrap()).abs() < 1e-9);
-        assert!((r.eer.value - pe).abs() <= 0.005, "{name}: interpolated EER {} vs pyeer {pe}", r.eer.value);
+        assert!(
+            (r.eer.value - pe).abs() <= 0.005,
+            "{name}: interpolated EER {} vs pyeer {pe}",
+            r.eer.value
+        );
         for (ours, theirs) in r.fnmr_at_fmr.iter().zip(p["points"].as_array().unwrap()) {
-            let (tf, tfmr) = (theirs["fnmr"].as_f64().unwrap(), theirs["fmr"].as_f64().unwrap());
+            let (tf, tfmr) = (
+                theirs["fnmr"].as_f64().unwrap(),
+                theirs["fmr"].as_f64().unwrap(),
+            );
             eprintln!(
                 "pyeer {name}: {} ours FNMR {:.6} (FMR {:.2e}) pyeer FNMR {tf:.6} (FMR {tfmr:.2e})",
                 ours.name, ours.fnmr, ours.fmr
             );
             if tfmr <= ours.target_fmr {
-                assert!((ours.fnmr - tf).abs() < 1e-9, "{name} {}: {} vs {tf}", ours.name, ours.fnmr);
+                assert!(
+                    (ours.fnmr - tf).abs() < 1e-9,
+                    "{name} {}: {} vs {tf}",
+                    ours.name,
+                    ours.fnmr
+                );
             } else {
                 // pyeer took the closest FMR from above; ours must be the lowest threshold
                 // with FMR <= target: every score in between still has FMR > target.
                 let tt = theirs["threshold"].as_f64().unwrap() as f32;
-                assert!(ours.fmr <= ours.target_fmr && ours.fnmr >= tf && ours.threshold as f32 > tt, "{name} {}", ours.name);
+                assert!(
+                    ours.fmr <= ours.target_fmr && ours.fnmr >= tf && ours.threshold as f32 > tt,
+                    "{name} {}",
+                    ours.name
+                );
                 let fmr_at = |t: f32| i.iter().filter(|&&s| s >= t).count() as f64 / i.len() as f64;
-                for &s in g.iter().chain(&i).filter(|&&s| s > tt && s < ours.threshold as f32) {
-                    assert!(fmr_at(s) > ours.target_fmr, "{name} {}: threshold {s} already has FMR <= target", ours.name);
+                for &s in g
+                    .iter()
+                    .chain(&i)
+                    .filter(|&&s| s > tt && s < ours.threshold as f32)
+                {
+                    assert!(
+                        fmr_at(s) > ours.target_fmr,
+                        "{name} {}: threshold {s} already has FMR <= target",
+                        ours.name
+                    );
                 }
             }
         }
