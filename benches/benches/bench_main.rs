@@ -24,7 +24,8 @@ fn data(identities: usize, queries: usize) -> SynthData {
 fn items(d: &SynthData) -> Vec<(TemplateId, Embedding)> {
     (0..d.gallery_len())
         .map(|r| {
-            let e = Embedding::new(d.gallery_row(r).to_vec()).expect("synthetic rows are unit vectors");
+            let e =
+                Embedding::new(d.gallery_row(r).to_vec()).expect("synthetic rows are unit vectors");
             (TemplateId(r as u64), e)
         })
         .collect()
@@ -37,7 +38,12 @@ fn probes(d: &SynthData) -> Vec<Embedding> {
 }
 
 /// Search `index` with the probes in turn, one probe per iteration.
-fn bench_search(c: &mut Criterion, name: &str, qs: &[Embedding], search: impl Fn(&Embedding) -> Vec<huella_index::Hit>) {
+fn bench_search(
+    c: &mut Criterion,
+    name: &str,
+    qs: &[Embedding],
+    search: impl Fn(&Embedding) -> Vec<huella_index::Hit>,
+) {
     let mut i = 0;
     c.bench_function(name, |b| {
         b.iter(|| {
@@ -55,9 +61,13 @@ fn indexes(c: &mut Criterion) {
 
     let mut flat = FlatIndex::with_scan(DIM, FlatScan::ExactF32).expect("valid dimension");
     flat.insert_batch(&gallery).expect("fresh ids");
-    bench_search(c, "flat_exact_f32_search_20k_d192_top10", &qs, |q| flat.search(q, &params).expect("search"));
+    bench_search(c, "flat_exact_f32_search_20k_d192_top10", &qs, |q| {
+        flat.search(q, &params).expect("search")
+    });
     flat.set_scan(FlatScan::Int8Rerank { rerank: 64 });
-    bench_search(c, "flat_int8_rerank_search_20k_d192_top10", &qs, |q| flat.search(q, &params).expect("search"));
+    bench_search(c, "flat_int8_rerank_search_20k_d192_top10", &qs, |q| {
+        flat.search(q, &params).expect("search")
+    });
     drop(flat);
 
     let mut hnsw = HnswIndex::new(DIM, HnswParams::default()).expect("valid parameters");

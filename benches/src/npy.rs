@@ -80,7 +80,8 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> NpyError + '_ {
 }
 
 fn header(descr: &str, rows: usize, cols: usize) -> Vec<u8> {
-    let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    let dict =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
     // magic(6) + version(2) + header length(2) + dict + padding + '\n' is a multiple of 64.
     let unpadded = MAGIC.len() + 4 + dict.len() + 1;
     let pad = (64 - unpadded % 64) % 64;
@@ -96,7 +97,12 @@ fn header(descr: &str, rows: usize, cols: usize) -> Vec<u8> {
 }
 
 /// Write `data` (row-major, `rows x cols`) to `path`.
-pub fn write<T: NpyElement>(path: &Path, data: &[T], rows: usize, cols: usize) -> Result<(), NpyError> {
+pub fn write<T: NpyElement>(
+    path: &Path,
+    data: &[T],
+    rows: usize,
+    cols: usize,
+) -> Result<(), NpyError> {
     if rows.checked_mul(cols) != Some(data.len()) {
         return Err(NpyError::Shape {
             len: data.len(),
@@ -106,7 +112,8 @@ pub fn write<T: NpyElement>(path: &Path, data: &[T], rows: usize, cols: usize) -
     }
     let file = std::fs::File::create(path).map_err(io_err(path))?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
-    w.write_all(&header(T::DESCR, rows, cols)).map_err(io_err(path))?;
+    w.write_all(&header(T::DESCR, rows, cols))
+        .map_err(io_err(path))?;
     for chunk in data.chunks(1 << 16) {
         let bytes: Vec<u8> = chunk.iter().flat_map(|v| v.to_le()).collect();
         w.write_all(&bytes).map_err(io_err(path))?;
@@ -155,7 +162,9 @@ pub fn read<T: NpyElement>(path: &Path) -> Result<(Vec<T>, usize, usize), NpyErr
     let [rows, cols] = dims[..] else {
         return Err(bad("expected a 2-D array"));
     };
-    let n = rows.checked_mul(cols).ok_or_else(|| bad("shape overflows"))?;
+    let n = rows
+        .checked_mul(cols)
+        .ok_or_else(|| bad("shape overflows"))?;
     let expected_bytes = n.checked_mul(4).ok_or_else(|| bad("shape overflows"))?;
     let actual = file.metadata().map_err(io_err(path))?.len();
     // Check the size on disk before allocating anything sized by the header.
@@ -197,7 +206,10 @@ mod tests {
     fn rejects_wrong_shape_and_truncation() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.npy");
-        assert!(matches!(write(&p, &[1.0f32; 5], 2, 3), Err(NpyError::Shape { .. })));
+        assert!(matches!(
+            write(&p, &[1.0f32; 5], 2, 3),
+            Err(NpyError::Shape { .. })
+        ));
         write(&p, &[1.0f32; 6], 2, 3).unwrap();
         let raw = std::fs::read(&p).unwrap();
         std::fs::write(&p, &raw[..raw.len() - 1]).unwrap();

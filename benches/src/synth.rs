@@ -127,10 +127,17 @@ fn identity_samples(cfg: &SynthConfig, id: usize, gallery: &mut [f32], probe: Op
     let d = cfg.dim;
     let sigma = cfg.noise_sigma() as f32;
     let mut rng = StdRng::seed_from_u64(mix(cfg.seed, id as u64 + 1));
-    let centre: Vec<f32> = (0..d).map(|_| rng.sample::<f32, _>(StandardNormal)).collect();
+    let centre: Vec<f32> = (0..d)
+        .map(|_| rng.sample::<f32, _>(StandardNormal))
+        .collect();
     let centre = unit(centre);
     for s in 0..cfg.samples_per_identity {
-        noisy_sample(&mut rng, centre.as_slice(), sigma, &mut gallery[s * d..(s + 1) * d]);
+        noisy_sample(
+            &mut rng,
+            centre.as_slice(),
+            sigma,
+            &mut gallery[s * d..(s + 1) * d],
+        );
     }
     if let Some(p) = probe {
         noisy_sample(&mut rng, centre.as_slice(), sigma, p);
@@ -142,7 +149,10 @@ fn identity_samples(cfg: &SynthConfig, id: usize, gallery: &mut [f32], probe: Op
 /// Panics if `dim` or `samples_per_identity` is 0 or there are more identities than
 /// `u32` labels.
 pub fn generate(cfg: &SynthConfig) -> SynthData {
-    assert!(cfg.dim > 0 && cfg.samples_per_identity > 0, "empty configuration");
+    assert!(
+        cfg.dim > 0 && cfg.samples_per_identity > 0,
+        "empty configuration"
+    );
     assert!(u32::try_from(cfg.identities).is_ok(), "too many identities");
     let d = cfg.dim;
     let per = cfg.samples_per_identity;
@@ -258,7 +268,10 @@ mod tests {
     #[test]
     fn deterministic_and_thread_independent() {
         let a = generate(&small());
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
         let b = pool.install(|| generate(&small()));
         assert_eq!(a.gallery, b.gallery);
         assert_eq!(a.queries, b.queries);
@@ -266,7 +279,10 @@ mod tests {
         let c = generate(&SynthConfig { seed: 7, ..small() });
         assert_ne!(a.gallery, c.gallery);
         // More queries leave the gallery untouched.
-        let d = generate(&SynthConfig { queries: 80, ..small() });
+        let d = generate(&SynthConfig {
+            queries: 80,
+            ..small()
+        });
         assert_eq!(a.gallery, d.gallery);
     }
 
@@ -290,10 +306,17 @@ mod tests {
 
     #[test]
     fn mates_are_separated_from_non_mates() {
-        let data = generate(&SynthConfig { dim: 192, ..small() });
+        let data = generate(&SynthConfig {
+            dim: 192,
+            ..small()
+        });
         let s = separation(&data, 100_000, 1);
         assert_eq!(s.mate_pairs, 160);
-        assert!((s.mate_mean - 0.7).abs() < 0.05, "mate mean {}", s.mate_mean);
+        assert!(
+            (s.mate_mean - 0.7).abs() < 0.05,
+            "mate mean {}",
+            s.mate_mean
+        );
         assert!(s.nonmate_mean.abs() < 0.01);
         assert!(s.nonmate_max < s.mate_min, "{s:?}");
     }
