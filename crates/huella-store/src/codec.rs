@@ -59,10 +59,19 @@ mod tests {
         let bytes = encode(&vec![1u64, 2, 3]).expect("encodes");
         let mut longer = bytes.clone();
         longer.push(0);
-        assert!(matches!(decode::<Vec<u64>>(&longer, || "x".into()), Err(StoreError::Corrupt { .. })));
-        assert!(matches!(decode::<Vec<u64>>(&bytes[..2], || "x".into()), Err(StoreError::Corrupt { .. })));
+        assert!(matches!(
+            decode::<Vec<u64>>(&longer, || "x".into()),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            decode::<Vec<u64>>(&bytes[..2], || "x".into()),
+            Err(StoreError::Corrupt { .. })
+        ));
         // A length prefix claiming 2^60 elements must not allocate.
         let huge = [0xFDu8, 0, 0, 0, 0, 0, 0, 0, 0x10];
-        assert!(matches!(decode::<Vec<u64>>(&huge, || "x".into()), Err(StoreError::Corrupt { .. })));
+        assert!(matches!(
+            decode::<Vec<u64>>(&huge, || "x".into()),
+            Err(StoreError::Corrupt { .. })
+        ));
     }
 }

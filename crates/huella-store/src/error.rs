@@ -31,7 +31,9 @@ pub enum StoreError {
         path: PathBuf,
     },
     /// The gallery was written in a format this release cannot read.
-    #[error("gallery format version {found} is not supported (this release reads up to {supported})")]
+    #[error(
+        "gallery format version {found} is not supported (this release reads up to {supported})"
+    )]
     UnsupportedVersion {
         /// The version recorded in the gallery.
         found: u32,

@@ -189,7 +189,9 @@ impl Drop for Gallery {
 
 impl std::fmt::Debug for Gallery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gallery").field("file", &self.file).finish_non_exhaustive()
+        f.debug_struct("Gallery")
+            .field("file", &self.file)
+            .finish_non_exhaustive()
     }
 }
 
@@ -213,7 +215,9 @@ impl Gallery {
             .create_new(true)
             .open(&file)
             .map_err(|source| match source.kind() {
-                std::io::ErrorKind::AlreadyExists => StoreError::AlreadyExists { path: file.clone() },
+                std::io::ErrorKind::AlreadyExists => {
+                    StoreError::AlreadyExists { path: file.clone() }
+                }
                 _ => StoreError::Io {
                     path: file.clone(),
                     source,
@@ -280,7 +284,12 @@ impl Gallery {
             let file = dir.join(GALLERY_FILE);
             match fs::metadata(&file) {
                 Ok(m) if m.is_file() => {}
-                Ok(_) => return Err(StoreError::corrupt(format!("{} is not a file", file.display()))),
+                Ok(_) => {
+                    return Err(StoreError::corrupt(format!(
+                        "{} is not a file",
+                        file.display()
+                    )))
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     return Err(StoreError::NotFound {
                         path: dir.to_path_buf(),
@@ -406,17 +415,17 @@ impl Gallery {
             let f = &self.file;
             self.write(|txn, counters| {
                 let id = EncounterId(counters.next_encounter);
-                counters.next_encounter = id
-                    .0
-                    .checked_add(1)
-                    .ok_or_else(|| StoreError::corrupt("meta: encounter id overflow"))?;
+                counters.next_encounter =
+                    id.0.checked_add(1)
+                        .ok_or_else(|| StoreError::corrupt("meta: encounter id overflow"))?;
                 let first_template = counters.next_template;
                 let n = e.templates.len() as u64;
                 counters.next_template = first_template
                     .checked_add(n)
                     .ok_or_else(|| StoreError::corrupt("meta: template id overflow"))?;
-                let template_ids: Vec<TemplateId> =
-                    (first_template..first_template + n).map(TemplateId).collect();
+                let template_ids: Vec<TemplateId> = (first_template..first_template + n)
+                    .map(TemplateId)
+                    .collect();
 
                 let mut templates = txn.open_table(TEMPLATES).ctx(f)?;
                 let mut owners = txn.open_table(OWNERS).ctx(f)?;
@@ -427,7 +436,9 @@ impl Gallery {
                         template: &t.template,
                         source: &t.source,
                     };
-                    templates.insert(tid.0, encode(&record)?.as_slice()).ctx(f)?;
+                    templates
+                        .insert(tid.0, encode(&record)?.as_slice())
+                        .ctx(f)?;
                     let owner = TemplateOwner {
                         subject: e.subject.clone(),
                         encounter: id,
@@ -438,7 +449,11 @@ impl Gallery {
                 }
                 let mut counts = txn.open_table(MODALITY_COUNTS).ctx(f)?;
                 for (m, k) in per_modality {
-                    let old = counts.get(m.as_str()).ctx(f)?.map(|g| g.value()).unwrap_or(0);
+                    let old = counts
+                        .get(m.as_str())
+                        .ctx(f)?
+                        .map(|g| g.value())
+                        .unwrap_or(0);
                     counts.insert(m.as_str(), old + k).ctx(f)?;
                 }
 
@@ -460,10 +475,15 @@ impl Gallery {
                     .insert((subject, id.0), ())
                     .ctx(f)?;
                 let mut subjects = txn.open_table(SUBJECTS).ctx(f)?;
-                let old = subjects.get(subject).ctx(f)?.map(|g| g.value()).unwrap_or(0);
+                let old = subjects
+                    .get(subject)
+                    .ctx(f)?
+                    .map(|g| g.value())
+                    .unwrap_or(0);
                 subjects.insert(subject, old + 1).ctx(f)?;
 
-                let changes: Vec<Change> = record.templates.iter().map(|&t| Change::Added(t)).collect();
+                let changes: Vec<Change> =
+                    record.templates.iter().map(|&t| Change::Added(t)).collect();
                 txn.open_table(CHANGES)
                     .ctx(f)?
                     .insert(counters.generation, encode(&changes)?.as_slice())
@@ -509,7 +529,10 @@ impl Gallery {
     /// Owners of many templates at once, in the order asked, `None` for unknown ids.
     /// Reads only the compact owner table, never template payloads: this is the lookup
     /// behind every search hit.
-    pub fn templates_meta(&self, ids: &[TemplateId]) -> Result<Vec<Option<TemplateOwner>>, StoreError> {
+    pub fn templates_meta(
+        &self,
+        ids: &[TemplateId],
+    ) -> Result<Vec<Option<TemplateOwner>>, StoreError> {
         shielded(|| {
             let txn = self.read()?;
             let owners = txn.open_table(OWNERS).ctx(&self.file)?;
@@ -603,9 +626,12 @@ impl Gallery {
                 let mut per_modality: BTreeMap<String, u64> = BTreeMap::new();
                 for id in ids {
                     let raw = encounters.remove(id.0).ctx(f)?.ok_or_else(|| {
-                        StoreError::corrupt(format!("subject_encounters names missing encounter {id}"))
+                        StoreError::corrupt(format!(
+                            "subject_encounters names missing encounter {id}"
+                        ))
                     })?;
-                    let record: EncounterRecord = decode(raw.value(), || format!("encounters[{id}]"))?;
+                    let record: EncounterRecord =
+                        decode(raw.value(), || format!("encounters[{id}]"))?;
                     drop(raw);
                     for tid in record.templates {
                         templates.remove(tid.0).ctx(f)?;
@@ -621,9 +647,15 @@ impl Gallery {
                 }
                 let mut counts = txn.open_table(MODALITY_COUNTS).ctx(f)?;
                 for (m, k) in per_modality {
-                    let old = counts.get(m.as_str()).ctx(f)?.map(|g| g.value()).unwrap_or(0);
+                    let old = counts
+                        .get(m.as_str())
+                        .ctx(f)?
+                        .map(|g| g.value())
+                        .unwrap_or(0);
                     let new = old.checked_sub(k).ok_or_else(|| {
-                        StoreError::corrupt(format!("modality_counts[{m}] below the templates it counts"))
+                        StoreError::corrupt(format!(
+                            "modality_counts[{m}] below the templates it counts"
+                        ))
                     })?;
                     if new == 0 {
                         counts.remove(m.as_str()).ctx(f)?;
@@ -651,10 +683,17 @@ impl Gallery {
     ///
     /// Errors: [`StoreError::BadInput`] when `from == into`,
     /// [`StoreError::UnknownSubject`] when either does not exist.
-    pub fn merge_subjects(&self, from: &SubjectId, into: &SubjectId) -> Result<MergeOutcome, StoreError> {
+    pub fn merge_subjects(
+        &self,
+        from: &SubjectId,
+        into: &SubjectId,
+    ) -> Result<MergeOutcome, StoreError> {
         shielded(|| {
             if from == into {
-                return Err(StoreError::bad("into", "a subject cannot be merged into itself"));
+                return Err(StoreError::bad(
+                    "into",
+                    "a subject cannot be merged into itself",
+                ));
             }
             let f = &self.file;
             self.write(|txn, counters| {
@@ -674,12 +713,16 @@ impl Gallery {
                 for &id in &moved {
                     let mut record: EncounterRecord = {
                         let raw = encounters.get(id.0).ctx(f)?.ok_or_else(|| {
-                            StoreError::corrupt(format!("subject_encounters names missing encounter {id}"))
+                            StoreError::corrupt(format!(
+                                "subject_encounters names missing encounter {id}"
+                            ))
                         })?;
                         decode(raw.value(), || format!("encounters[{id}]"))?
                     };
                     record.subject = into.clone();
-                    encounters.insert(id.0, encode(&record)?.as_slice()).ctx(f)?;
+                    encounters
+                        .insert(id.0, encode(&record)?.as_slice())
+                        .ctx(f)?;
                     for tid in &record.templates {
                         let mut owner: TemplateOwner = {
                             let raw = owners.get(tid.0).ctx(f)?.ok_or_else(|| {
@@ -750,15 +793,16 @@ impl Gallery {
         let mut caller_panic = None;
         let result = shielded(|| {
             let txn = self.read()?;
-            self.for_each_template_in(&txn, &mut |t| {
-                match catch_unwind(AssertUnwindSafe(|| f(t))) {
+            self.for_each_template_in(
+                &txn,
+                &mut |t| match catch_unwind(AssertUnwindSafe(|| f(t))) {
                     Ok(r) => r,
                     Err(payload) => {
                         caller_panic = Some(payload);
                         Err(StoreError::Database("callback panicked".into()))
                     }
-                }
-            })
+                },
+            )
         });
         if let Some(payload) = caller_panic {
             resume_unwind(payload);
@@ -792,16 +836,16 @@ impl Gallery {
             f(stored_template(id, record, owner)?)?;
         }
         if owners_iter.next().is_some() {
-            return Err(StoreError::corrupt("template_owners has entries without templates"));
+            return Err(StoreError::corrupt(
+                "template_owners has entries without templates",
+            ));
         }
         Ok(())
     }
 
     /// Number of committed write transactions since creation (0 for a new gallery).
     pub fn generation(&self) -> Result<u64, StoreError> {
-        shielded(|| {
-            Ok(self.counters(&self.read()?)?.generation)
-        })
+        shielded(|| Ok(self.counters(&self.read()?)?.generation))
     }
 
     /// Template additions and removals committed after `generation`, oldest first.
@@ -810,9 +854,7 @@ impl Gallery {
     /// was pruned ([`Gallery::prune_changes`]), or `generation` is newer than this
     /// gallery's (the snapshot belongs to another gallery). Either way: rebuild.
     pub fn changes_since(&self, generation: u64) -> Result<Option<Vec<Change>>, StoreError> {
-        shielded(|| {
-            Ok(self.change_log_since(generation)?.map(|log| log.changes))
-        })
+        shielded(|| Ok(self.change_log_since(generation)?.map(|log| log.changes)))
     }
 
     /// Like [`Gallery::changes_since`], also telling the generation the changes reach,
@@ -826,7 +868,10 @@ impl Gallery {
             }
             let table = txn.open_table(CHANGES).ctx(&self.file)?;
             let mut changes = Vec::new();
-            for entry in table.range(generation.saturating_add(1)..).ctx(&self.file)? {
+            for entry in table
+                .range(generation.saturating_add(1)..)
+                .ctx(&self.file)?
+            {
                 let (k, v) = entry.ctx(&self.file)?;
                 let g = k.value();
                 let batch: Vec<Change> = decode(v.value(), || format!("changes[{g}]"))?;
@@ -874,9 +919,7 @@ impl Gallery {
 
     /// Counts and file size.
     pub fn stats(&self) -> Result<GalleryStats, StoreError> {
-        shielded(|| {
-            self.stats_in(&self.read()?)
-        })
+        shielded(|| self.stats_in(&self.read()?))
     }
 
     fn stats_in(&self, txn: &ReadTransaction) -> Result<GalleryStats, StoreError> {
@@ -929,14 +972,20 @@ impl Gallery {
                 let (k, v) = entry.ctx(f)?;
                 let id = EncounterId(k.value());
                 if id.0 == 0 || id.0 >= counters.next_encounter {
-                    return Err(bad(format!("encounter {id} is not below next id {}", counters.next_encounter)));
+                    return Err(bad(format!(
+                        "encounter {id} is not below next id {}",
+                        counters.next_encounter
+                    )));
                 }
                 let record: EncounterRecord = decode(v.value(), || format!("encounters[{id}]"))?;
                 if record.templates.is_empty() {
                     return Err(bad(format!("encounter {id} has no templates")));
                 }
                 for t in &record.templates {
-                    if template_encounter.insert(t.0, (id, record.subject.clone())).is_some() {
+                    if template_encounter
+                        .insert(t.0, (id, record.subject.clone()))
+                        .is_some()
+                    {
                         return Err(bad(format!("template {t} is claimed by two encounters")));
                     }
                 }
@@ -949,13 +998,23 @@ impl Gallery {
             self.for_each_template_in(&txn, &mut |t| {
                 templates += 1;
                 if t.id.0 == 0 || t.id.0 >= counters.next_template {
-                    return Err(bad(format!("template {} is not below next id {}", t.id, counters.next_template)));
+                    return Err(bad(format!(
+                        "template {} is not below next id {}",
+                        t.id, counters.next_template
+                    )));
                 }
                 match template_encounter.remove(&t.id.0) {
                     Some((e, s)) if e == t.encounter && s == t.subject => {}
-                    _ => return Err(bad(format!("template {} disagrees with its encounter", t.id))),
+                    _ => {
+                        return Err(bad(format!(
+                            "template {} disagrees with its encounter",
+                            t.id
+                        )))
+                    }
                 }
-                *modality_counts.entry(t.template.modality().to_string()).or_default() += 1;
+                *modality_counts
+                    .entry(t.template.modality().to_string())
+                    .or_default() += 1;
                 Ok(())
             })?;
             if let Some(t) = template_encounter.keys().next() {
@@ -980,7 +1039,9 @@ impl Gallery {
                 indexed.entry(subject_from_key(s)?).or_default().insert(e);
             }
             if indexed != per_subject {
-                return Err(bad("subject_encounters disagrees with the encounters".into()));
+                return Err(bad(
+                    "subject_encounters disagrees with the encounters".into()
+                ));
             }
             let subjects = txn.open_table(SUBJECTS).ctx(f)?;
             let mut subject_count = 0u64;
@@ -989,7 +1050,9 @@ impl Gallery {
                 let s = subject_from_key(k.value())?;
                 subject_count += 1;
                 if per_subject.get(&s).map(|e| e.len() as u64) != Some(v.value()) {
-                    return Err(bad(format!("subjects: wrong encounter count for subject #{subject_count}")));
+                    return Err(bad(format!(
+                        "subjects: wrong encounter count for subject #{subject_count}"
+                    )));
                 }
             }
             if subject_count != per_subject.len() as u64 {
@@ -1001,7 +1064,10 @@ impl Gallery {
                 let t = txn.open_table(table).ctx(f)?;
                 let last = t.last().ctx(f)?.map(|(k, _)| k.value());
                 if last.is_some_and(|g| g > counters.generation) {
-                    return Err(bad(format!("{name} has an entry after generation {}", counters.generation)));
+                    return Err(bad(format!(
+                        "{name} has an entry after generation {}",
+                        counters.generation
+                    )));
                 }
             }
             let changes = txn.open_table(CHANGES).ctx(f)?;
@@ -1011,7 +1077,9 @@ impl Gallery {
             }
             let stats = self.stats_in(&txn)?;
             if stats.templates != templates {
-                return Err(bad("templates table length disagrees with its entries".into()));
+                return Err(bad(
+                    "templates table length disagrees with its entries".into()
+                ));
             }
             Ok(stats)
         })

@@ -194,8 +194,7 @@ fn check_source(index: usize, s: &SourceImage) -> Result<(), StoreError> {
         ));
     }
     let hex = s.sha256.len() == 64
-        && s
-            .sha256
+        && s.sha256
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     if !hex {
@@ -215,9 +214,7 @@ impl NewEncounter {
         if n == 0 || n > MAX_TEMPLATES_PER_ENCOUNTER {
             return Err(StoreError::bad(
                 "templates",
-                format!(
-                    "{n} templates; an encounter carries 1..={MAX_TEMPLATES_PER_ENCOUNTER}"
-                ),
+                format!("{n} templates; an encounter carries 1..={MAX_TEMPLATES_PER_ENCOUNTER}"),
             ));
         }
         for (i, t) in self.templates.iter().enumerate() {
@@ -239,7 +236,9 @@ impl NewEncounter {
             if kn == 0 || kn > MAX_BIOGRAPHIC_KEY_CHARS {
                 return Err(StoreError::bad(
                     "biographic key",
-                    format!("field {i}: key of {kn} characters outside 1..={MAX_BIOGRAPHIC_KEY_CHARS}"),
+                    format!(
+                        "field {i}: key of {kn} characters outside 1..={MAX_BIOGRAPHIC_KEY_CHARS}"
+                    ),
                 ));
             }
             let vn = v.chars().count();
@@ -335,7 +334,11 @@ mod tests {
             sha256: good.clone(),
         });
         assert_eq!(field_of(&e), None);
-        for bad in [good.to_uppercase(), good[1..].to_string(), format!("{}g", &good[1..])] {
+        for bad in [
+            good.to_uppercase(),
+            good[1..].to_string(),
+            format!("{}g", &good[1..]),
+        ] {
             e.templates[0].source = Some(SourceImage {
                 path: "img/1.png".into(),
                 sha256: bad,
@@ -352,7 +355,8 @@ mod tests {
     #[test]
     fn error_messages_do_not_echo_personal_values() {
         let mut e = encounter();
-        e.biographic.insert("name".into(), "SECRET-NAME".repeat(100));
+        e.biographic
+            .insert("name".into(), "SECRET-NAME".repeat(100));
         let msg = e.validate().expect_err("too long").to_string();
         assert!(!msg.contains("SECRET"), "{msg}");
     }

@@ -1,6 +1,8 @@
 //! Shared fixtures: deterministic encounters and galleries in temporary directories.
 
-use huella_core::{AlgorithmId, Embedding, FingerPosition, Modality, SubjectId, Template, TemplatePayload};
+use huella_core::{
+    AlgorithmId, Embedding, FingerPosition, Modality, SubjectId, Template, TemplatePayload,
+};
 use huella_store::{Gallery, NewEncounter, NewTemplate, SourceImage, StoredTemplate};
 use std::collections::BTreeMap;
 
@@ -27,7 +29,11 @@ pub fn template(seed: u64, i: usize) -> NewTemplate {
     let face_alg = AlgorithmId::new("demo-face", "1").expect("valid");
     let finger_alg = AlgorithmId::new("demo-finger", "2").expect("valid");
     let template = match i % 3 {
-        0 => Template::from_embedding(Modality::Face, face_alg, embedding(seed * 64 + i as u64, 128)),
+        0 => Template::from_embedding(
+            Modality::Face,
+            face_alg,
+            embedding(seed * 64 + i as u64, 128),
+        ),
         1 => Template::from_embedding(
             Modality::Finger(FingerPosition::from_code((i % 10 + 1) as u8).expect("valid")),
             finger_alg,

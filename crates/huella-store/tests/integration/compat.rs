@@ -27,7 +27,8 @@ fn populate(g: &Gallery) {
     g.add_encounter(encounter("F-2", 2, 1)).expect("add");
     g.add_encounter(encounter("F-3", 3, 2)).expect("add");
     g.add_encounter(encounter("F-1", 4, 1)).expect("add");
-    g.merge_subjects(&subject("F-3"), &subject("F-1")).expect("merge");
+    g.merge_subjects(&subject("F-3"), &subject("F-1"))
+        .expect("merge");
     g.delete_subject(&subject("F-2")).expect("delete");
 }
 
@@ -61,20 +62,49 @@ fn v1_fixture_opens_and_reads_the_same() {
     let (_tmp, dir) = copy_fixture();
     let g = Gallery::open(&dir).expect("open v1 fixture");
     let info = g.info().expect("info");
-    assert_eq!((info.format_version, info.settings), (1, fixture_settings()));
+    assert_eq!(
+        (info.format_version, info.settings),
+        (1, fixture_settings())
+    );
     let stats = g.verify().expect("consistent");
-    assert_eq!((stats.subjects, stats.encounters, stats.templates, stats.generation), (1, 3, 6, 6));
+    assert_eq!(
+        (
+            stats.subjects,
+            stats.encounters,
+            stats.templates,
+            stats.generation
+        ),
+        (1, 3, 6, 6)
+    );
     assert_eq!(g.subjects().expect("subjects"), vec![subject("F-1")]);
-    let history: Vec<EncounterId> =
-        g.subject_encounters(&subject("F-1")).expect("history").iter().map(|e| e.id).collect();
-    assert_eq!(history, vec![EncounterId(1), EncounterId(3), EncounterId(4)]);
+    let history: Vec<EncounterId> = g
+        .subject_encounters(&subject("F-1"))
+        .expect("history")
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(
+        history,
+        vec![EncounterId(1), EncounterId(3), EncounterId(4)]
+    );
     // Encounter 1 (seed 1): templates 1-3; encounter 3 (seed 3): 5-6; encounter 4 (seed 4): 7.
-    for (tid, seed, i) in [(1, 1, 0), (2, 1, 1), (3, 1, 2), (5, 3, 0), (6, 3, 1), (7, 4, 0)] {
+    for (tid, seed, i) in [
+        (1, 1, 0),
+        (2, 1, 1),
+        (3, 1, 2),
+        (5, 3, 0),
+        (6, 3, 1),
+        (7, 4, 0),
+    ] {
         let t = g.template(TemplateId(tid)).expect("read").expect("present");
         assert_eq!(t.subject, subject("F-1"));
         assert_template_is(&t, seed, i);
     }
-    assert_eq!(g.template(TemplateId(4)).expect("read"), None, "deleted with F-2");
+    assert_eq!(
+        g.template(TemplateId(4)).expect("read"),
+        None,
+        "deleted with F-2"
+    );
     let merges = g.merges().expect("audit");
     assert_eq!(merges.len(), 1);
     assert_eq!(merges[0].moved_encounters, vec![EncounterId(3)]);

@@ -20,7 +20,10 @@ fn readers_see_consistent_snapshots_while_a_writer_writes() {
                     // must never see half of an encounter.
                     let stats = g.verify().expect("consistent snapshot");
                     assert!(stats.generation >= last_generation, "generation went back");
-                    assert_eq!(stats.encounters, stats.generation, "one encounter per write");
+                    assert_eq!(
+                        stats.encounters, stats.generation,
+                        "one encounter per write"
+                    );
                     last_generation = stats.generation;
                     if r == 0 {
                         let mut n = 0;

@@ -34,7 +34,11 @@ fn crash_writer_child() {
     let mut out = std::io::stdout().lock();
     for seed in first_seed..first_seed + 100_000 {
         let e = g
-            .add_encounter(encounter(&format!("S{}", seed % 5), seed, templates_for(seed)))
+            .add_encounter(encounter(
+                &format!("S{}", seed % 5),
+                seed,
+                templates_for(seed),
+            ))
             .expect("child enrols");
         let ids: Vec<String> = e.templates.iter().map(|t| t.0.to_string()).collect();
         writeln!(out, "ACK {seed} {} {}", e.id.0, ids.join(" ")).expect("stdout");
@@ -52,15 +56,27 @@ fn parse_ack(line: &str) -> Option<Ack> {
     let mut words = line.strip_prefix("ACK ")?.split(' ');
     let seed = words.next()?.parse().ok()?;
     let encounter = EncounterId(words.next()?.parse().ok()?);
-    let templates = words.map(|w| w.parse().map(TemplateId)).collect::<Result<_, _>>().ok()?;
-    Some(Ack { seed, encounter, templates })
+    let templates = words
+        .map(|w| w.parse().map(TemplateId))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    Some(Ack {
+        seed,
+        encounter,
+        templates,
+    })
 }
 
 /// Runs the child until `kill_after` acks arrive (or it exits), then SIGKILLs it.
 fn run_and_kill(dir: &Path, first_seed: u64, kill_after: usize) -> Vec<Ack> {
     let exe = std::env::current_exe().expect("test binary path");
     let mut child = Command::new(exe)
-        .args(["crash::crash_writer_child", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "crash::crash_writer_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, dir)
         .env("HUELLA_STORE_CRASH_SEED", first_seed.to_string())
         .stdout(Stdio::piped())
@@ -99,7 +115,10 @@ fn kill_9_loses_no_acknowledged_encounter() {
         let g = Gallery::open(&dir).expect("reopen after SIGKILL");
         let stats = g.verify().expect("consistent after SIGKILL");
         for a in &acked {
-            let e = g.encounter(a.encounter).expect("read").expect("acknowledged encounter survives");
+            let e = g
+                .encounter(a.encounter)
+                .expect("read")
+                .expect("acknowledged encounter survives");
             assert_eq!(e.templates, a.templates, "encounter {}", a.encounter);
             assert_eq!(e.biographic["seed"], a.seed.to_string());
         }
@@ -115,11 +134,17 @@ fn kill_9_loses_no_acknowledged_encounter() {
                 let expected = encounter(&format!("S{}", seed % 5), seed, templates_for(seed));
                 assert_eq!(e.subject, expected.subject);
                 assert_eq!(e.captured_at_unix_ms, expected.captured_at_unix_ms);
-                assert_eq!((&e.location, &e.operator), (&expected.location, &expected.operator));
+                assert_eq!(
+                    (&e.location, &e.operator),
+                    (&expected.location, &expected.operator)
+                );
                 assert_eq!(e.biographic, expected.biographic);
                 assert_eq!(e.templates.len(), templates_for(seed));
                 for (i, t) in e.templates.iter().enumerate() {
-                    let stored = g.template(*t).expect("read").expect("template of a present encounter");
+                    let stored = g
+                        .template(*t)
+                        .expect("read")
+                        .expect("template of a present encounter");
                     assert_eq!((stored.encounter, &stored.subject), (e.id, &e.subject));
                     assert_template_is(&stored, seed, i);
                 }
@@ -129,13 +154,20 @@ fn kill_9_loses_no_acknowledged_encounter() {
         assert!(stats.encounters >= acked.len() as u64);
         // The next child continues after the last seed that reached the disk.
         seed = max_seed + 1;
-        assert_eq!(stats.generation, stats.encounters + extra_writes, "one write transaction per encounter");
+        assert_eq!(
+            stats.generation,
+            stats.encounters + extra_writes,
+            "one write transaction per encounter"
+        );
         let max_encounter = acked.iter().map(|a| a.encounter).max().expect("acks");
-        let probe = g.add_encounter(encounter("S-probe", 999_999, 2)).expect("enrol after crash");
+        let probe = g
+            .add_encounter(encounter("S-probe", 999_999, 2))
+            .expect("enrol after crash");
         assert!(probe.id > max_encounter);
         assert!(probe.templates[0] > *acked.iter().flat_map(|a| &a.templates).max().expect("acks"));
         assert_eq!(g.generation().expect("generation"), stats.generation + 1);
-        g.delete_subject(&crate::common::subject("S-probe")).expect("remove probe");
+        g.delete_subject(&crate::common::subject("S-probe"))
+            .expect("remove probe");
         extra_writes += 2;
         g.verify().expect("consistent");
     }

@@ -19,7 +19,10 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 fn poke(file: &Path, table: TableDefinition<u64, &[u8]>, key: u64, value: &[u8]) {
     let db = Database::open(file).expect("raw open");
     let txn = db.begin_write().expect("txn");
-    txn.open_table(table).expect("table").insert(key, value).expect("insert");
+    txn.open_table(table)
+        .expect("table")
+        .insert(key, value)
+        .expect("insert");
     txn.commit().expect("commit");
 }
 
@@ -50,14 +53,23 @@ fn records_that_do_not_decode_are_corrupt() {
     assert!(is_corrupt(g.for_each_template(|_| Ok(()))));
     assert!(is_corrupt(g.verify()));
     // Other records stay readable.
-    assert_template_is(&g.template(b.templates[1]).expect("read").expect("present"), 2, 1);
+    assert_template_is(
+        &g.template(b.templates[1]).expect("read").expect("present"),
+        2,
+        1,
+    );
     drop(g);
 
     let good = {
         let db = Database::open(&file).expect("raw open");
         let txn = db.begin_read().expect("txn");
         let t = txn.open_table(TEMPLATES).expect("table");
-        let v = t.get(b.templates[0].0).expect("get").expect("present").value().to_vec();
+        let v = t
+            .get(b.templates[0].0)
+            .expect("get")
+            .expect("present")
+            .value()
+            .to_vec();
         v
     };
     poke(&file, TEMPLATES, b.templates[0].0, &good[..good.len() / 2]);
@@ -71,9 +83,10 @@ fn records_that_do_not_decode_are_corrupt() {
 
     // An embedding that decodes as bytes but breaks the core invariants (NaN).
     let mut nan = good.clone();
-    if let Some(pos) = nan.windows(4).position(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]]).abs() > 0.001
-        && f32::from_le_bytes([w[0], w[1], w[2], w[3]]).abs() < 1.0)
-    {
+    if let Some(pos) = nan.windows(4).position(|w| {
+        f32::from_le_bytes([w[0], w[1], w[2], w[3]]).abs() > 0.001
+            && f32::from_le_bytes([w[0], w[1], w[2], w[3]]).abs() < 1.0
+    }) {
         nan[pos..pos + 4].copy_from_slice(&f32::NAN.to_le_bytes());
     }
     poke(&file, TEMPLATES, b.templates[0].0, &nan);
@@ -89,20 +102,28 @@ fn records_that_do_not_decode_are_corrupt() {
     assert!(is_corrupt(g.encounter(a.id)));
     assert!(is_corrupt(g.subject_encounters(&subject("S-A"))));
     assert!(is_corrupt(g.delete_subject(&subject("S-A"))));
-    assert!(is_corrupt(g.merge_subjects(&subject("S-A"), &subject("S-B"))));
+    assert!(is_corrupt(
+        g.merge_subjects(&subject("S-A"), &subject("S-B"))
+    ));
     assert_eq!(g.encounter(EncounterId(99)).expect("absent is fine"), None);
     drop(g);
     {
         let db = Database::open(&file).expect("raw open");
         let txn = db.begin_write().expect("txn");
-        txn.open_table(META).expect("meta").insert("counters", [0xFFu8; 3].as_slice()).expect("insert");
+        txn.open_table(META)
+            .expect("meta")
+            .insert("counters", [0xFFu8; 3].as_slice())
+            .expect("insert");
         txn.commit().expect("commit");
     }
     assert!(is_corrupt(Gallery::open(&gdir)));
     {
         let db = Database::open(&file).expect("raw open");
         let txn = db.begin_write().expect("txn");
-        txn.open_table(META).expect("meta").insert("format_version", [1u8].as_slice()).expect("insert");
+        txn.open_table(META)
+            .expect("meta")
+            .insert("format_version", [1u8].as_slice())
+            .expect("insert");
         txn.commit().expect("commit");
     }
     assert!(is_corrupt(Gallery::open(&gdir)));
@@ -111,10 +132,17 @@ fn records_that_do_not_decode_are_corrupt() {
 #[test]
 fn a_file_that_is_not_a_gallery_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join(GALLERY_FILE), b"this is not a redb file at all").expect("write");
+    std::fs::write(
+        dir.path().join(GALLERY_FILE),
+        b"this is not a redb file at all",
+    )
+    .expect("write");
     let r = Gallery::open(dir.path());
     assert!(
-        matches!(r, Err(StoreError::Corrupt { .. } | StoreError::Database(_) | StoreError::Io { .. })),
+        matches!(
+            r,
+            Err(StoreError::Corrupt { .. } | StoreError::Database(_) | StoreError::Io { .. })
+        ),
         "{r:?}"
     );
     // A valid redb file without our tables (e.g. a crash during create).
@@ -132,22 +160,28 @@ enum Outcome {
 }
 
 /// Open and read everything; never panics past this function, never takes over 20 s.
-fn full_read(dir: PathBuf, expected: &BTreeMap<TemplateId, StoredTemplate>, label: &str) -> Outcome {
+fn full_read(
+    dir: PathBuf,
+    expected: &BTreeMap<TemplateId, StoredTemplate>,
+    label: &str,
+) -> Outcome {
     let expected = expected.clone();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let result = catch_unwind(AssertUnwindSafe(|| -> Result<BTreeMap<TemplateId, StoredTemplate>, StoreError> {
-            let g = Gallery::open(&dir)?;
-            let mut seen = BTreeMap::new();
-            g.for_each_template(|t| {
-                seen.insert(t.id, t);
-                Ok(())
-            })?;
-            let stats = g.stats()?;
-            assert_eq!(stats.templates, seen.len() as u64, "stats and scan agree");
-            g.verify()?;
-            Ok(seen)
-        }));
+        let result = catch_unwind(AssertUnwindSafe(
+            || -> Result<BTreeMap<TemplateId, StoredTemplate>, StoreError> {
+                let g = Gallery::open(&dir)?;
+                let mut seen = BTreeMap::new();
+                g.for_each_template(|t| {
+                    seen.insert(t.id, t);
+                    Ok(())
+                })?;
+                let stats = g.stats()?;
+                assert_eq!(stats.templates, seen.len() as u64, "stats and scan agree");
+                g.verify()?;
+                Ok(seen)
+            },
+        ));
         let _ = tx.send(result.map_err(|p| {
             p.downcast_ref::<String>()
                 .cloned()
@@ -181,13 +215,22 @@ fn damaged_copy(root: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     dir
 }
 
-fn build_sample() -> (tempfile::TempDir, Vec<u8>, BTreeMap<TemplateId, StoredTemplate>) {
+fn build_sample() -> (
+    tempfile::TempDir,
+    Vec<u8>,
+    BTreeMap<TemplateId, StoredTemplate>,
+) {
     let (dir, g) = new_gallery();
     for seed in 0..12u64 {
-        g.add_encounter(encounter(&format!("SUBJ-{:04}", seed % 4), seed, 1 + (seed % 3) as usize))
-            .expect("add");
+        g.add_encounter(encounter(
+            &format!("SUBJ-{:04}", seed % 4),
+            seed,
+            1 + (seed % 3) as usize,
+        ))
+        .expect("add");
     }
-    g.merge_subjects(&subject("SUBJ-0003"), &subject("SUBJ-0001")).expect("merge");
+    g.merge_subjects(&subject("SUBJ-0003"), &subject("SUBJ-0001"))
+        .expect("merge");
     let mut expected = BTreeMap::new();
     g.for_each_template(|t| {
         expected.insert(t.id, t);
@@ -203,7 +246,12 @@ fn build_sample() -> (tempfile::TempDir, Vec<u8>, BTreeMap<TemplateId, StoredTem
 /// (found by searching for known content) and a uniform sample of the rest.
 fn sample_positions(bytes: &[u8]) -> Vec<usize> {
     let mut positions = vec![0, 3, 9, 16, 40, 64, 100, 200, 300, 400, 511];
-    for needle in [b"SUBJ-0001".as_slice(), b"demo-face".as_slice(), b"post-3".as_slice(), b"cards/".as_slice()] {
+    for needle in [
+        b"SUBJ-0001".as_slice(),
+        b"demo-face".as_slice(),
+        b"post-3".as_slice(),
+        b"cards/".as_slice(),
+    ] {
         let hits: Vec<usize> = bytes
             .windows(needle.len())
             .enumerate()
@@ -224,7 +272,11 @@ fn sample_positions(bytes: &[u8]) -> Vec<usize> {
 fn flipped_bytes_give_data_or_typed_errors() {
     let (dir, bytes, expected) = build_sample();
     let positions = sample_positions(&bytes);
-    assert!(positions.len() >= 25, "only {} positions sampled", positions.len());
+    assert!(
+        positions.len() >= 25,
+        "only {} positions sampled",
+        positions.len()
+    );
     let (mut intact, mut errors) = (0, 0);
     for pos in positions {
         let mut damaged = bytes.clone();
@@ -239,14 +291,29 @@ fn flipped_bytes_give_data_or_typed_errors() {
         }
     }
     eprintln!("flipped bytes: {intact} intact or rolled back, {errors} typed errors");
-    assert!(errors > 0, "no flip was detected: the sample missed every live page");
+    assert!(
+        errors > 0,
+        "no flip was detected: the sample missed every live page"
+    );
 }
 
 #[test]
 fn truncated_files_give_data_or_typed_errors() {
     let (dir, bytes, expected) = build_sample();
     let n = bytes.len();
-    let mut lengths = vec![0, 1, 100, 511, 512, 4096, n / 4, n / 2, 3 * n / 4, n.saturating_sub(4096), n - 1];
+    let mut lengths = vec![
+        0,
+        1,
+        100,
+        511,
+        512,
+        4096,
+        n / 4,
+        n / 2,
+        3 * n / 4,
+        n.saturating_sub(4096),
+        n - 1,
+    ];
     lengths.retain(|&l| l < n);
     lengths.sort_unstable();
     lengths.dedup();
@@ -254,7 +321,10 @@ fn truncated_files_give_data_or_typed_errors() {
         let d = damaged_copy(dir.path(), &format!("trunc-{len}"), &bytes[..len]);
         let outcome = full_read(d, &expected, &format!("truncated to {len} of {n} bytes"));
         if len < 512 {
-            assert!(matches!(outcome, Outcome::Error(_)), "truncated to {len}: {outcome:?}");
+            assert!(
+                matches!(outcome, Outcome::Error(_)),
+                "truncated to {len}: {outcome:?}"
+            );
         }
     }
 }
