@@ -1,15 +1,17 @@
 //! A hierarchical navigable small-world graph (Malkov & Yashunin, arXiv:1603.09320).
 //!
-//! Layout, chosen so that memory stays close to the raw vectors:
-//! * vectors in one contiguous `Vec<f32>`, one row per node;
-//! * level-0 neighbour lists in one flat array of fixed stride `1 + 2M` (a count, then
-//!   up to `2M` node numbers), with no per-node allocation;
+//! Layout, chosen so that memory stays close to the raw vectors and a visited node costs
+//! one memory stream:
+//! * one cache-line-aligned block per node in a single array, holding the level-0
+//!   neighbour list (a count, then up to `2M` node numbers) and, from the next cache
+//!   line on, the node's vector (as f32 bit patterns), with no per-node allocation;
 //! * upper-level lists (stride `1 + M` per level) in one small boxed slice per node, only
 //!   for the few nodes above level 0.
 //!
 //! Neighbour lists are atomics: searches read them without locks, and writers serialise
-//! on a per-node mutex. All storage for a batch is allocated under
-//! `&mut self` before the parallel phase, so nothing moves while threads insert.
+//! on a per-node mutex. Vector words are written only under `&mut self` and then read as
+//! plain `f32`s. All storage for a batch is allocated under `&mut self` before the
+//! parallel phase, so nothing moves while threads insert.
 
 use crate::format::{IndexFile, Kind, Writer};
 use crate::{simd, IndexError, SearchParams, VectorIndex};
@@ -81,6 +83,31 @@ impl HnswParams {
 /// Cache lines of a neighbour's vector prefetched before scoring it (the hardware
 /// prefetcher streams the rest of the row).
 const PREFETCH_LINES: usize = 2;
+
+/// Words in one 64-byte cache line.
+const LINE_WORDS: usize = 16;
+
+/// One cache line of a node block; the unit of [`HnswIndex::nodes`], so that every block
+/// (and the vector inside it) starts on a line boundary.
+#[repr(C, align(64))]
+struct Line([AtomicU32; LINE_WORDS]);
+
+impl Line {
+    fn zero() -> Self {
+        Line(std::array::from_fn(|_| AtomicU32::new(0)))
+    }
+}
+
+/// The words of consecutive lines, in order.
+#[allow(unsafe_code)]
+fn line_words(lines: &[Line]) -> &[AtomicU32] {
+    // SAFETY: `Line` is `repr(C)` around `[AtomicU32; LINE_WORDS]`, 64 bytes with
+    // alignment 64, so it has no padding: `lines` is exactly `lines.len() * LINE_WORDS`
+    // initialised `AtomicU32`s in a row, borrowed for the same lifetime.
+    unsafe {
+        std::slice::from_raw_parts(lines.as_ptr().cast::<AtomicU32>(), lines.len() * LINE_WORDS)
+    }
+}
 
 /// A node and its distance (`-cosine`: negation keeps the exact score recoverable) to
 /// some base vector; ordered by distance, then node.
@@ -168,8 +195,11 @@ pub struct HnswIndex {
     levels: Vec<u8>,
     deleted: Vec<bool>,
     deleted_count: usize,
-    vectors: Vec<f32>,
-    links0: Vec<AtomicU32>,
+    /// One block of `block_lines` lines per node: level-0 list at word 0, vector at word
+    /// `vector_at`.
+    nodes: Vec<Line>,
+    block_lines: usize,
+    vector_at: usize,
     upper: Vec<Option<Box<[AtomicU32]>>>,
     locks: Vec<Mutex<()>>,
     /// The entry node and its level, the top of the graph.
@@ -198,6 +228,7 @@ impl HnswIndex {
     }
 
     fn empty(dim: usize, params: HnswParams) -> Self {
+        let vector_at = (1 + 2 * params.m).next_multiple_of(LINE_WORDS);
         Self {
             dim,
             params,
@@ -206,8 +237,9 @@ impl HnswIndex {
             levels: Vec::new(),
             deleted: Vec::new(),
             deleted_count: 0,
-            vectors: Vec::new(),
-            links0: Vec::new(),
+            nodes: Vec::new(),
+            block_lines: (vector_at + dim).div_ceil(LINE_WORDS),
+            vector_at,
             upper: Vec::new(),
             locks: Vec::new(),
             entry: RwLock::new(None),
@@ -277,8 +309,7 @@ impl HnswIndex {
         self.ids.capacity() * size_of::<TemplateId>()
             + self.levels.capacity()
             + self.deleted.capacity()
-            + self.vectors.capacity() * size_of::<f32>()
-            + self.links0.capacity() * size_of::<AtomicU32>()
+            + self.nodes.capacity() * size_of::<Line>()
             + self.upper.capacity() * size_of::<Option<Box<[AtomicU32]>>>()
             + upper
             + self.locks.capacity() * size_of::<Mutex<()>>()
@@ -311,9 +342,23 @@ impl HnswIndex {
         *self = fresh;
     }
 
+    /// The block of `node`: its level-0 list, then its vector.
+    #[inline]
+    fn block(&self, node: u32) -> &[AtomicU32] {
+        let at = node as usize * self.block_lines;
+        line_words(&self.nodes[at..at + self.block_lines])
+    }
+
+    #[inline]
+    #[allow(unsafe_code)]
     fn vector(&self, node: u32) -> &[f32] {
-        let at = node as usize * self.dim;
-        &self.vectors[at..at + self.dim]
+        let words = &self.block(node)[self.vector_at..self.vector_at + self.dim];
+        // SAFETY: `AtomicU32`, `u32` and `f32` share size and alignment (4), and every bit
+        // pattern is a valid `f32`. Reading an atomic's memory through a shared plain
+        // reference is sound while nothing writes it: vector words are stored only under
+        // `&mut self` (`add`, `decode`), before any `&self` borrow such as this one exists,
+        // and never again; concurrent writers touch only list words, which are disjoint.
+        unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<f32>(), words.len()) }
     }
 
     #[inline]
@@ -334,8 +379,7 @@ impl HnswIndex {
     fn list(&self, node: u32, level: usize) -> &[AtomicU32] {
         let stride = 1 + self.cap(level);
         if level == 0 {
-            let at = node as usize * stride;
-            &self.links0[at..at + stride]
+            &self.block(node)[..stride]
         } else {
             self.upper[node as usize]
                 .as_deref()
@@ -383,12 +427,10 @@ impl HnswIndex {
     fn add(&mut self, items: &[(TemplateId, &[f32])]) {
         let first = self.ids.len();
         let n = items.len();
-        let stride0 = 1 + self.cap(0);
         self.ids.reserve(n);
         self.levels.reserve(n);
         self.deleted.reserve(n);
-        self.vectors.reserve(n * self.dim);
-        self.links0.reserve(n * stride0);
+        self.nodes.reserve(n * self.block_lines);
         self.upper.reserve(n);
         self.locks.reserve(n);
         self.live.reserve(n);
@@ -397,8 +439,7 @@ impl HnswIndex {
             self.ids.push(id);
             self.levels.push(level as u8);
             self.deleted.push(false);
-            self.vectors.extend_from_slice(vector);
-            self.links0.extend((0..stride0).map(|_| AtomicU32::new(0)));
+            self.push_block(vector.iter().map(|v| v.to_bits()), std::iter::empty());
             let upper_len = level * (1 + self.params.m);
             self.upper
                 .push((level > 0).then(|| (0..upper_len).map(|_| AtomicU32::new(0)).collect()));
@@ -412,6 +453,25 @@ impl HnswIndex {
             (first..first + n)
                 .into_par_iter()
                 .for_each(|node| this.link(node as u32));
+        }
+    }
+
+    /// Append a node block with the given vector and level-0 list words (count first;
+    /// missing words are zero).
+    fn push_block(
+        &mut self,
+        vector: impl IntoIterator<Item = u32>,
+        list: impl IntoIterator<Item = u32>,
+    ) {
+        let start = self.nodes.len();
+        self.nodes
+            .extend(std::iter::repeat_with(Line::zero).take(self.block_lines));
+        let block = line_words(&self.nodes[start..]);
+        for (word, bits) in block[self.vector_at..].iter().zip(vector) {
+            word.store(bits, Relaxed);
+        }
+        for (word, bits) in block[..self.vector_at].iter().zip(list) {
+            word.store(bits, Relaxed);
         }
     }
 
@@ -673,8 +733,10 @@ impl HnswIndex {
             .collect::<Result<_, _>>()?;
         index.deleted_count = index.deleted.iter().filter(|&&d| d).count();
         index.levels = levels;
-        index.vectors = vectors;
-        index.links0 = links0.into_iter().map(AtomicU32::new).collect();
+        index.nodes.reserve_exact(n * index.block_lines);
+        for (row, list) in vectors.chunks_exact(dim).zip(links0.chunks_exact(stride0)) {
+            index.push_block(row.iter().map(|v| v.to_bits()), list.iter().copied());
+        }
         index.upper = upper;
         index.locks = (0..n).map(|_| Mutex::new(())).collect();
         *index.entry.get_mut() = match (n, ep) {
@@ -799,8 +861,12 @@ impl VectorIndex for HnswIndex {
                 .map(|&d| u8::from(d))
                 .collect::<Vec<u8>>(),
         )?;
-        w.f32s(&self.vectors)?;
-        w.u32s(self.links0.iter().map(|a| a.load(Relaxed)))?;
+        for node in 0..self.ids.len() as u32 {
+            w.u32s(self.vector(node).iter().map(|v| v.to_bits()))?;
+        }
+        for node in 0..self.ids.len() as u32 {
+            w.u32s(self.list(node, 0).iter().map(|a| a.load(Relaxed)))?;
+        }
         for list in self.upper.iter().flatten() {
             w.u32s(list.iter().map(|a| a.load(Relaxed)))?;
         }
