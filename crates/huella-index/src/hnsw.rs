@@ -19,7 +19,7 @@ use huella_core::{Embedding, TemplateId};
 use parking_lot::{Mutex, RwLock};
 use rayon::prelude::*;
 use std::cell::RefCell;
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
@@ -110,34 +110,39 @@ fn line_words(lines: &[Line]) -> &[AtomicU32] {
 }
 
 /// A node and its distance (`-cosine`: negation keeps the exact score recoverable) to
-/// some base vector; ordered by distance, then node.
-#[derive(Debug, Clone, Copy)]
-struct Near {
-    dist: f32,
-    node: u32,
-}
+/// some base vector; ordered by distance (as `f32::total_cmp`), then node. Packed in one
+/// `u64` (high half: the distance's bits mapped to an order-preserving unsigned integer;
+/// low half: the node) so that every heap comparison is a single integer compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Near(u64);
 
-impl Ord for Near {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.dist
-            .total_cmp(&other.dist)
-            .then(self.node.cmp(&other.node))
+impl Near {
+    #[inline]
+    fn new(dist: f32, node: u32) -> Self {
+        let bits = dist.to_bits();
+        let ordered = if bits >> 31 == 1 {
+            !bits
+        } else {
+            bits | 0x8000_0000
+        };
+        Near(u64::from(ordered) << 32 | u64::from(node))
+    }
+
+    #[inline]
+    fn dist(self) -> f32 {
+        let ordered = (self.0 >> 32) as u32;
+        f32::from_bits(if ordered >> 31 == 1 {
+            ordered & 0x7fff_ffff
+        } else {
+            !ordered
+        })
+    }
+
+    #[inline]
+    fn node(self) -> u32 {
+        self.0 as u32
     }
 }
-
-impl PartialOrd for Near {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Near {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Near {}
 
 /// Visited marks stamped with a per-search epoch, so no search clears O(n) memory.
 #[derive(Default)]
@@ -168,8 +173,16 @@ impl Visited {
     }
 }
 
+/// Per-thread search buffers, reused so that a layer search allocates only its result.
+#[derive(Default)]
+struct Scratch {
+    visited: Visited,
+    candidates: BinaryHeap<Reverse<Near>>,
+    fresh: Vec<u32>,
+}
+
 thread_local! {
-    static VISITED: RefCell<Visited> = RefCell::new(Visited::default());
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 /// One step of the SplitMix64 generator.
@@ -453,6 +466,59 @@ impl HnswIndex {
             (first..first + n)
                 .into_par_iter()
                 .for_each(|node| this.link(node as u32));
+            this.repair_orphans();
+        }
+    }
+
+    /// Give every level-0 orphan (a node, or a small clique, that no path from the entry
+    /// point reaches) an incoming link from the reachable graph.
+    ///
+    /// Parallel insertion can orphan a node: two near-duplicates linked at the same time
+    /// never see each other, and their common neighbours' heuristic then keeps only one of
+    /// them. An orphan can never be found, so each one is added to the list of the nearest
+    /// node a search finds for it; that node's heuristic keeps it when it is truly the
+    /// nearest, and otherwise it replaces the list's last link. Evicting a link can orphan
+    /// another node, hence a few rounds.
+    fn repair_orphans(&self) {
+        let n = self.ids.len();
+        let Some((entry, _)) = *self.entry.read() else {
+            return;
+        };
+        for _ in 0..4 {
+            // Level-0 reachability from the entry point, breadth first.
+            let mut reached = vec![false; n];
+            reached[entry as usize] = true;
+            let mut queue = vec![entry];
+            while let Some(node) = queue.pop() {
+                for nb in self.neighbours(node, 0) {
+                    if !std::mem::replace(&mut reached[nb as usize], true) {
+                        queue.push(nb);
+                    }
+                }
+            }
+            let orphans: Vec<u32> = (0..n as u32).filter(|&x| !reached[x as usize]).collect();
+            if orphans.is_empty() {
+                return;
+            }
+            for x in orphans {
+                let Some(near) = self
+                    .descend(self.vector(x), self.params.ef_construction, |v| v != x)
+                    .into_iter()
+                    .next()
+                else {
+                    continue;
+                };
+                let host = near.node();
+                self.add_links(host, 0, &[Near::new(near.dist(), x)]);
+                if !self.neighbours(host, 0).any(|v| v == x) {
+                    let _guard = self.locks[host as usize].lock();
+                    let list = self.list(host, 0);
+                    let count = list[0].load(Relaxed) as usize;
+                    if count > 0 {
+                        list[count].store(x, Relaxed);
+                    }
+                }
+            }
         }
     }
 
@@ -493,10 +559,7 @@ impl HnswIndex {
                 }
             }
         };
-        let mut cur = Near {
-            dist: self.dist(q, ep),
-            node: ep,
-        };
+        let mut cur = Near::new(self.dist(q, ep), ep);
         for lc in (level + 1..=top).rev() {
             cur = self.greedy(q, cur, lc);
         }
@@ -504,11 +567,11 @@ impl HnswIndex {
         for lc in (0..=level.min(top)).rev() {
             let mut found =
                 self.search_layer(q, &entries, self.params.ef_construction, lc, |_| true);
-            found.retain(|c| c.node != node);
+            found.retain(|c| c.node() != node);
             let chosen = self.select(&found, self.params.m);
             self.add_links(node, lc, &chosen);
             for c in &chosen {
-                self.add_links(c.node, lc, &[Near { dist: c.dist, node }]);
+                self.add_links(c.node(), lc, &[Near::new(c.dist(), node)]);
             }
             if !found.is_empty() {
                 entries = found;
@@ -529,24 +592,21 @@ impl HnswIndex {
         let _guard = self.locks[owner as usize].lock();
         let mut merged: Vec<u32> = self.neighbours(owner, level).collect();
         for n in new {
-            if n.node != owner && !merged.contains(&n.node) {
-                merged.push(n.node);
+            if n.node() != owner && !merged.contains(&n.node()) {
+                merged.push(n.node());
             }
         }
         if merged.len() > cap {
             let base = self.vector(owner);
             let mut scored: Vec<Near> = merged
                 .iter()
-                .map(|&node| Near {
-                    dist: self.dist(base, node),
-                    node,
-                })
+                .map(|&node| Near::new(self.dist(base, node), node))
                 .collect();
             scored.sort_unstable();
             merged = self
                 .select(&scored, cap)
                 .into_iter()
-                .map(|n| n.node)
+                .map(|n| n.node())
                 .collect();
         }
         self.write_list(owner, level, &merged);
@@ -564,8 +624,8 @@ impl HnswIndex {
             if chosen.len() == m {
                 break;
             }
-            let v = self.vector(c.node);
-            if chosen.iter().all(|s| self.dist(v, s.node) >= c.dist) {
+            let v = self.vector(c.node());
+            if chosen.iter().all(|s| self.dist(v, s.node()) >= c.dist()) {
                 chosen.push(c);
             }
         }
@@ -576,10 +636,10 @@ impl HnswIndex {
     fn greedy(&self, q: &[f32], mut cur: Near, level: usize) -> Near {
         loop {
             let mut moved = false;
-            for node in self.neighbours(cur.node, level) {
+            for node in self.neighbours(cur.node(), level) {
                 let dist = self.dist(q, node);
-                if dist < cur.dist {
-                    cur = Near { dist, node };
+                if dist < cur.dist() {
+                    cur = Near::new(dist, node);
                     moved = true;
                 }
             }
@@ -599,13 +659,17 @@ impl HnswIndex {
         level: usize,
         accept: impl Fn(u32) -> bool,
     ) -> Vec<Near> {
-        VISITED.with_borrow_mut(|visited| {
+        SCRATCH.with_borrow_mut(|scratch| {
+            let Scratch {
+                visited,
+                candidates,
+                fresh,
+            } = scratch;
             visited.start(self.ids.len());
-            let mut candidates: BinaryHeap<Reverse<Near>> = BinaryHeap::with_capacity(2 * ef);
-            let mut results: BinaryHeap<Near> = BinaryHeap::with_capacity(ef + 1);
-            let mut fresh: Vec<u32> = Vec::with_capacity(2 * self.params.m);
+            candidates.clear();
+            let mut results: BinaryHeap<Near> = BinaryHeap::with_capacity(ef);
             let offer = |results: &mut BinaryHeap<Near>, n: Near| {
-                if accept(n.node) {
+                if accept(n.node()) {
                     results.push(n);
                     if results.len() > ef {
                         results.pop();
@@ -613,45 +677,58 @@ impl HnswIndex {
                 }
             };
             for &e in entries {
-                if visited.insert(e.node) {
+                if visited.insert(e.node()) {
                     candidates.push(Reverse(e));
                     offer(&mut results, e);
                 }
             }
             while let Some(Reverse(c)) = candidates.pop() {
                 let full = results.len() >= ef;
-                let worst = results.peek().map_or(f32::INFINITY, |w| w.dist);
-                if full && c.dist > worst {
+                let worst = results.peek().map_or(f32::INFINITY, |w| w.dist());
+                if full && c.dist() > worst {
                     break;
                 }
                 // Mark and prefetch the unvisited neighbours first, then score them.
                 fresh.clear();
-                for node in self.neighbours(c.node, level) {
+                for node in self.neighbours(c.node(), level) {
                     if visited.insert(node) {
                         simd::prefetch(self.vector(node), PREFETCH_LINES);
                         fresh.push(node);
                     }
                 }
-                for &node in &fresh {
+                for &node in fresh.iter() {
                     let dist = self.dist(q, node);
                     let bound = if results.len() >= ef {
-                        results.peek().map_or(f32::INFINITY, |w| w.dist)
+                        results.peek().map_or(f32::INFINITY, |w| w.dist())
                     } else {
                         f32::INFINITY
                     };
                     if dist < bound {
-                        let n = Near { dist, node };
+                        let n = Near::new(dist, node);
                         candidates.push(Reverse(n));
                         offer(&mut results, n);
                     }
                 }
                 // The next node to expand is known now: fetch its link list meanwhile.
                 if let Some(Reverse(next)) = candidates.peek() {
-                    simd::prefetch(self.list(next.node, level), 1);
+                    simd::prefetch(self.list(next.node(), level), 1);
                 }
             }
             results.into_sorted_vec()
         })
+    }
+
+    /// Greedy descent to level 0, then a layer search there: up to `ef` accepted nodes,
+    /// nearest first.
+    fn descend(&self, q: &[f32], ef: usize, accept: impl Fn(u32) -> bool) -> Vec<Near> {
+        let Some((ep, top)) = *self.entry.read() else {
+            return Vec::new();
+        };
+        let mut cur = Near::new(self.dist(q, ep), ep);
+        for level in (1..=top).rev() {
+            cur = self.greedy(q, cur, level);
+        }
+        self.search_layer(q, &[cur], ef, 0, accept)
     }
 
     /// Descend the graph and return exactly scored accepted nodes (at most `ef`).
@@ -662,22 +739,12 @@ impl HnswIndex {
         ef: usize,
         accept: impl Fn(u32) -> bool,
     ) -> Vec<(f32, TemplateId)> {
-        let Some((ep, top)) = *self.entry.read() else {
-            return Vec::new();
-        };
-        let mut cur = Near {
-            dist: self.dist(q, ep),
-            node: ep,
-        };
-        for level in (1..=top).rev() {
-            cur = self.greedy(q, cur, level);
-        }
         let ef = ef.max(k).min(self.ids.len());
         // The layer search already computed each distance as -dot: negate it back, exactly,
         // rather than paying `ef` more dot products per query.
-        self.search_layer(q, &[cur], ef, 0, accept)
+        self.descend(q, ef, accept)
             .into_iter()
-            .map(|n| (-n.dist, self.ids[n.node as usize]))
+            .map(|n| (-n.dist(), self.ids[n.node() as usize]))
             .collect()
     }
 
@@ -871,5 +938,37 @@ impl VectorIndex for HnswIndex {
             w.u32s(list.iter().map(|a| a.load(Relaxed)))?;
         }
         w.commit()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Near;
+
+    #[test]
+    fn packed_near_orders_like_total_cmp_then_node() {
+        let dists = [
+            f32::NEG_INFINITY,
+            -1.0,
+            -0.5,
+            -f32::MIN_POSITIVE,
+            -0.0,
+            0.0,
+            f32::MIN_POSITIVE,
+            1e-30,
+            0.5,
+            1.0,
+            f32::INFINITY,
+        ];
+        for &a in &dists {
+            assert_eq!(Near::new(a, 7).dist().to_bits(), a.to_bits());
+            assert_eq!(Near::new(a, 7).node(), 7);
+            for &b in &dists {
+                for (na, nb) in [(1u32, 2u32), (2, 1), (5, 5), (0, u32::MAX)] {
+                    let want = a.total_cmp(&b).then(na.cmp(&nb));
+                    assert_eq!(Near::new(a, na).cmp(&Near::new(b, nb)), want, "{a} {na} vs {b} {nb}");
+                }
+            }
+        }
     }
 }
