@@ -563,18 +563,24 @@ impl HnswIndex {
         for lc in (level + 1..=top).rev() {
             cur = self.greedy(q, cur, lc);
         }
+        // Search top-down, but link bottom-up: other threads can reach this node at a
+        // level only once every level below is linked, so no search descends into a node
+        // whose level-0 list is still empty (which would strand that search there).
         let mut entries = vec![cur];
+        let mut chosen_per_level = Vec::with_capacity(level.min(top) + 1);
         for lc in (0..=level.min(top)).rev() {
             let mut found =
                 self.search_layer(q, &entries, self.params.ef_construction, lc, |_| true);
             found.retain(|c| c.node() != node);
-            let chosen = self.select(&found, self.params.m);
-            self.add_links(node, lc, &chosen);
-            for c in &chosen {
-                self.add_links(c.node(), lc, &[Near::new(c.dist(), node)]);
-            }
+            chosen_per_level.push(self.select(&found, self.params.m));
             if !found.is_empty() {
                 entries = found;
+            }
+        }
+        for (lc, chosen) in chosen_per_level.iter().rev().enumerate() {
+            self.add_links(node, lc, chosen);
+            for c in chosen {
+                self.add_links(c.node(), lc, &[Near::new(c.dist(), node)]);
             }
         }
         if level > top {
