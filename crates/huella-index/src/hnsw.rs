@@ -972,7 +972,11 @@ mod tests {
             for &b in &dists {
                 for (na, nb) in [(1u32, 2u32), (2, 1), (5, 5), (0, u32::MAX)] {
                     let want = a.total_cmp(&b).then(na.cmp(&nb));
-                    assert_eq!(Near::new(a, na).cmp(&Near::new(b, nb)), want, "{a} {na} vs {b} {nb}");
+                    assert_eq!(
+                        Near::new(a, na).cmp(&Near::new(b, nb)),
+                        want,
+                        "{a} {na} vs {b} {nb}"
+                    );
                 }
             }
         }
