@@ -443,7 +443,11 @@ impl HnswIndex {
         self.ids.reserve(n);
         self.levels.reserve(n);
         self.deleted.reserve(n);
+        let capacity = self.nodes.capacity();
         self.nodes.reserve(n * self.block_lines);
+        if self.nodes.capacity() != capacity {
+            simd::advise_huge_pages(&self.nodes);
+        }
         self.upper.reserve(n);
         self.locks.reserve(n);
         self.live.reserve(n);
@@ -807,6 +811,7 @@ impl HnswIndex {
         index.deleted_count = index.deleted.iter().filter(|&&d| d).count();
         index.levels = levels;
         index.nodes.reserve_exact(n * index.block_lines);
+        simd::advise_huge_pages(&index.nodes);
         for (row, list) in vectors.chunks_exact(dim).zip(links0.chunks_exact(stride0)) {
             index.push_block(row.iter().map(|v| v.to_bits()), list.iter().copied());
         }
