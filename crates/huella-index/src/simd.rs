@@ -56,20 +56,32 @@ pub(crate) fn dot_i8_x4(query: &[i8], rows: &[i8]) -> [i32; 4] {
     (kernels().dot_i8_x4)(query, rows)
 }
 
-/// Hint that `data` will be read soon: up to its first `lines` 64-byte cache lines.
-/// A no-op off x86-64.
+/// Hint that `data` will be read soon: up to its first `lines` 64-byte cache lines, into
+/// every cache level. A no-op off x86-64.
 #[inline]
 pub(crate) fn prefetch<T>(data: &[T], lines: usize) {
+    prefetch_with::<T, 3>(data, lines);
+}
+
+/// Like [`prefetch`], but only into the outer caches (L2 and beyond): for streams read a
+/// few KiB ahead, so that the far-ahead requests do not crowd the L1 fill buffers.
+#[inline]
+pub(crate) fn prefetch_far<T>(data: &[T], lines: usize) {
+    prefetch_with::<T, 2>(data, lines);
+}
+
+#[inline]
+fn prefetch_with<T, const HINT: i32>(data: &[T], lines: usize) {
     #[cfg(target_arch = "x86_64")]
     {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        use std::arch::x86_64::_mm_prefetch;
         let bytes = std::mem::size_of_val(data);
         let start = data.as_ptr().cast::<i8>();
         for line in 0..lines.min(bytes.div_ceil(64)) {
             // SAFETY: `start + 64 * line` lies inside the slice (line < bytes / 64 rounded
             // up); prefetching is a hint that never faults. SSE is part of the x86-64
             // baseline.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.add(64 * line)) };
+            unsafe { _mm_prefetch::<HINT>(start.add(64 * line)) };
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -92,7 +104,8 @@ pub(crate) fn advise_huge_pages<T>(v: &Vec<T>) {
             // SAFETY: [aligned, aligned + len) lies inside the live allocation of `v`
             // (its capacity), and MADV_HUGEPAGE only changes how the kernel backs those
             // pages, never their contents or validity.
-            let _ = unsafe { libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE) };
+            let _ =
+                unsafe { libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE) };
         }
     }
     #[cfg(not(target_os = "linux"))]
@@ -247,12 +260,18 @@ mod avx2 {
                 }
                 i += 32;
             }
-            [
-                hsum_epi32(acc[0]),
-                hsum_epi32(acc[1]),
-                hsum_epi32(acc[2]),
-                hsum_epi32(acc[3]),
-            ]
+            // Reduce the four accumulators together: two rounds of pairwise adds leave,
+            // in each 128-bit half, one partial sum per row; adding the halves finishes.
+            let ab = _mm256_hadd_epi32(acc[0], acc[1]);
+            let cd = _mm256_hadd_epi32(acc[2], acc[3]);
+            let abcd = _mm256_hadd_epi32(ab, cd);
+            let total = _mm_add_epi32(
+                _mm256_castsi256_si128(abcd),
+                _mm256_extracti128_si256::<1>(abcd),
+            );
+            let mut out = [0i32; 4];
+            _mm_storeu_si128(out.as_mut_ptr().cast(), total);
+            out
         };
         for (r, sum) in sums.iter_mut().enumerate() {
             *sum += super::scalar::dot_i8(&q[i..], &rows[r * d + i..(r + 1) * d]);
