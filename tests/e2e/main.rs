@@ -1,5 +1,6 @@
 //! End-to-end tests of the `huella` binary: the commands a user runs, bad input files,
 //! and a `kill -9` in the middle of a stream of enrolments.
+#![allow(clippy::unwrap_used)] // test helpers: a failure should stop the test
 
 mod cli;
 mod crash;

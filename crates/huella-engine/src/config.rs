@@ -112,7 +112,9 @@ impl Default for IndexKind {
         // The exact int8 scan answers 1M x 192 in ~16 ms on one core with mate-recall
         // 1.0, while a graph index needs a large ef for 0.99 on hard data (BENCHMARKS.md):
         // below a few million templates exactness is the better trade.
-        IndexKind::Auto { hnsw_from: 2_000_000 }
+        IndexKind::Auto {
+            hnsw_from: 2_000_000,
+        }
     }
 }
 

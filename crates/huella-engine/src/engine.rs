@@ -121,8 +121,8 @@ impl Engine {
         let stats = gallery.stats()?;
         let settings = IndexSettings {
             kind: b.index,
-            hnsw: b.hnsw.clone(),
-            flat_scan: b.flat_scan.clone(),
+            hnsw: b.hnsw,
+            flat_scan: b.flat_scan,
         };
         let index_dir = dir.join("index");
         let open_all = || {

@@ -113,7 +113,7 @@ impl ModelIndex {
             }
         };
         if let AnyIndex::Flat(f) = &mut this.index {
-            f.set_scan(settings.flat_scan.clone());
+            f.set_scan(settings.flat_scan);
         }
         Ok(this)
     }
@@ -238,11 +238,8 @@ fn new_index(
     settings: &IndexSettings,
 ) -> Result<AnyIndex, IndexError> {
     Ok(match kind {
-        "flat" => AnyIndex::Flat(FlatIndex::with_scan(
-            model.dimension,
-            settings.flat_scan.clone(),
-        )?),
-        _ => AnyIndex::Hnsw(HnswIndex::new(model.dimension, settings.hnsw.clone())?),
+        "flat" => AnyIndex::Flat(FlatIndex::with_scan(model.dimension, settings.flat_scan)?),
+        _ => AnyIndex::Hnsw(HnswIndex::new(model.dimension, settings.hnsw)?),
     })
 }
 

@@ -148,7 +148,7 @@ fn hnsw_and_flat_engines_agree_at_rank_one() {
     for i in 0..300 {
         let p = people.capture(i);
         let a = flat
-            .identify(&[p.clone()], &IdentifyOptions::default())
+            .identify(std::slice::from_ref(&p), &IdentifyOptions::default())
             .unwrap();
         let b = hnsw.identify(&[p], &IdentifyOptions::default()).unwrap();
         agree += usize::from(a[0].subject == b[0].subject);

@@ -1,5 +1,6 @@
 //! Engine integration tests: enrolment with de-duplication, identification,
 //! verification, deletion, merging, persistence and bad input.
+#![allow(clippy::unwrap_used)] // test helpers: a failure should stop the test
 
 mod faults;
 mod lifecycle;
@@ -17,6 +18,7 @@ pub fn model() -> EmbeddingModel {
 }
 
 /// Identity-structured synthetic captures: a centre per person plus noise.
+#[derive(Debug)]
 pub struct People {
     pub rng: StdRng,
     pub centres: Vec<Vec<f32>>,
