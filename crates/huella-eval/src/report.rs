@@ -52,11 +52,14 @@ td,th{border:1px solid #bbb;padding:3px 8px;text-align:right;font-size:13px}th{b
 .fig{display:inline-block;vertical-align:top;margin:0 10px 10px 0}.fig svg{width:640px;height:480px}\
 .warn{color:#a00}code,pre{font-size:12px;background:#f4f4f4;padding:2px 4px;white-space:pre-wrap;word-break:break-all}";
 
+/// A whole report page: title, summary, figures, body, then titled lists (warnings,
+/// notes, conventions: `(title, items, css class)`) and the provenance table.
 fn page(
     title: &str,
     summary: &str,
     figures: &[(String, String)],
     body: &str,
+    lists: &[(&str, &[String], &str)],
     run: &RunInfo,
     json_schema: u32,
 ) -> String {
@@ -67,6 +70,9 @@ fn page(
         let _ = write!(h, "<div class=\"fig\" id=\"{id}\">{svg}</div>");
     }
     h.push_str(body);
+    for (title, items, class) in lists {
+        h.push_str(&list(title, items, class));
+    }
     let _ = write!(
         h,
         "<h2>Provenance</h2><table><tr><th class=\"l\">command</th><td class=\"l\"><code>{}</code></td></tr>\
@@ -233,26 +239,25 @@ impl VerificationReport {
             }
             b.push_str("</table>");
         }
-        b.push_str(&list("Warnings", &self.warnings, "warn"));
-        b.push_str(&list("Notes", &self.notes, ""));
         let conv = &self.conventions;
-        b.push_str(&list(
-            "Conventions",
-            &[
-                conv.score.clone(),
-                conv.decision.clone(),
-                conv.thresholds.clone(),
-                conv.precision.clone(),
-                conv.failures.clone(),
-                conv.fmr_point_rule.clone(),
-            ],
-            "",
-        ));
+        let conventions = [
+            conv.score.clone(),
+            conv.decision.clone(),
+            conv.thresholds.clone(),
+            conv.precision.clone(),
+            conv.failures.clone(),
+            conv.fmr_point_rule.clone(),
+        ];
         let html = page(
             &format!("Huella evaluation: verification ({})", self.protocol),
             &esc(&summary),
             &figures,
             &b,
+            &[
+                ("Warnings", &self.warnings, "warn"),
+                ("Notes", &self.notes, ""),
+                ("Conventions", &conventions, ""),
+            ],
             run,
             self.schema_version,
         );
@@ -386,24 +391,23 @@ impl IdentificationReport {
             }
             b.push_str("</table>");
         }
-        b.push_str(&list("Warnings", &self.warnings, "warn"));
-        b.push_str(&list("Notes", &self.notes, ""));
         let c = &self.conventions;
-        b.push_str(&list(
-            "Conventions",
-            &[
-                c.decision.clone(),
-                c.fnir.clone(),
-                c.fpir.clone(),
-                c.fpir_point_rule.clone(),
-            ],
-            "",
-        ));
+        let conventions = [
+            c.decision.clone(),
+            c.fnir.clone(),
+            c.fpir.clone(),
+            c.fpir_point_rule.clone(),
+        ];
         let html = page(
             &format!("Huella evaluation: identification ({})", self.protocol),
             &esc(&summary),
             &figures,
             &b,
+            &[
+                ("Warnings", &self.warnings, "warn"),
+                ("Notes", &self.notes, ""),
+                ("Conventions", &conventions, ""),
+            ],
             run,
             self.schema_version,
         );
