@@ -103,6 +103,42 @@ struct MergeAudit {
 }
 
 /// Map redb errors to [`StoreError`] with the gallery file as context.
+/// Whether templates are being added to or removed from the per-modality counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Adjust {
+    Add,
+    Subtract,
+}
+
+/// Apply per-modality template count changes inside a write transaction. A count that
+/// would fall below zero means the table disagrees with the templates: `Corrupt`. A count
+/// that reaches zero is removed, so the table only lists modalities present.
+fn adjust_modality_counts(
+    txn: &WriteTransaction,
+    f: &Path,
+    per_modality: BTreeMap<String, u64>,
+    adjust: Adjust,
+) -> Result<(), StoreError> {
+    let mut counts = txn.open_table(MODALITY_COUNTS).ctx(f)?;
+    for (m, k) in per_modality {
+        let old = counts.get(m.as_str()).ctx(f)?.map_or(0, |g| g.value());
+        let new = match adjust {
+            Adjust::Add => old + k,
+            Adjust::Subtract => old.checked_sub(k).ok_or_else(|| {
+                StoreError::corrupt(format!(
+                    "modality_counts[{m}] below the templates it counts"
+                ))
+            })?,
+        };
+        if new == 0 {
+            counts.remove(m.as_str()).ctx(f)?;
+        } else {
+            counts.insert(m.as_str(), new).ctx(f)?;
+        }
+    }
+    Ok(())
+}
+
 trait Ctx<T> {
     fn ctx(self, file: &Path) -> Result<T, StoreError>;
 }
@@ -447,15 +483,7 @@ impl Gallery {
                     owners.insert(tid.0, encode(&owner)?.as_slice()).ctx(f)?;
                     *per_modality.entry(owner.modality.to_string()).or_default() += 1;
                 }
-                let mut counts = txn.open_table(MODALITY_COUNTS).ctx(f)?;
-                for (m, k) in per_modality {
-                    let old = counts
-                        .get(m.as_str())
-                        .ctx(f)?
-                        .map(|g| g.value())
-                        .unwrap_or(0);
-                    counts.insert(m.as_str(), old + k).ctx(f)?;
-                }
+                adjust_modality_counts(txn, f, per_modality, Adjust::Add)?;
 
                 let record = EncounterRecord {
                     subject: e.subject,
@@ -645,24 +673,7 @@ impl Gallery {
                     }
                     index.remove((s.as_str(), id.0)).ctx(f)?;
                 }
-                let mut counts = txn.open_table(MODALITY_COUNTS).ctx(f)?;
-                for (m, k) in per_modality {
-                    let old = counts
-                        .get(m.as_str())
-                        .ctx(f)?
-                        .map(|g| g.value())
-                        .unwrap_or(0);
-                    let new = old.checked_sub(k).ok_or_else(|| {
-                        StoreError::corrupt(format!(
-                            "modality_counts[{m}] below the templates it counts"
-                        ))
-                    })?;
-                    if new == 0 {
-                        counts.remove(m.as_str()).ctx(f)?;
-                    } else {
-                        counts.insert(m.as_str(), new).ctx(f)?;
-                    }
-                }
+                adjust_modality_counts(txn, f, per_modality, Adjust::Subtract)?;
                 txn.open_table(SUBJECTS).ctx(f)?.remove(s.as_str()).ctx(f)?;
                 removed.sort_unstable();
                 let changes: Vec<Change> = removed.iter().map(|&t| Change::Removed(t)).collect();
