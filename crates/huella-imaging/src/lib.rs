@@ -36,6 +36,7 @@
 #![deny(missing_docs)]
 
 mod decode;
+mod encode;
 mod error;
 mod geometry;
 mod limits;
@@ -44,6 +45,7 @@ mod raster;
 mod resample;
 
 pub use decode::{decode, decode_file, SourceFormat};
+pub use encode::encode_png;
 pub use error::ImagingError;
 pub use geometry::Affine2;
 pub use limits::Limits;

@@ -93,12 +93,22 @@ impl std::fmt::Debug for Runner {
 
 impl Model {
     /// Parses and optimises an ONNX model for a single f32 input of `input_shape`.
-    pub fn load(bytes: &[u8], input_shape: &[usize], backend: &Backend) -> Result<Self, InferError> {
+    pub fn load(
+        bytes: &[u8],
+        input_shape: &[usize],
+        backend: &Backend,
+    ) -> Result<Self, InferError> {
         if input_shape.is_empty() || input_shape.contains(&0) {
-            return Err(InferError::InputShape { expected: vec![], actual: input_shape.to_vec() });
+            return Err(InferError::InputShape {
+                expected: vec![],
+                actual: input_shape.to_vec(),
+            });
         }
         let runner = match backend {
-            Backend::Tract => Runner::Tract(load_tract(bytes, input_shape)?),
+            Backend::Tract => Runner::Tract(guarded(
+                || load_tract(bytes, input_shape),
+                |m| load_error(m),
+            )?),
             #[cfg(feature = "ort")]
             Backend::Ort { library, threads } => {
                 Runner::Ort(onnxruntime::OrtModel::load(bytes, library, *threads)?)
@@ -111,7 +121,10 @@ impl Model {
                 })
             }
         };
-        Ok(Model { input_shape: input_shape.to_vec(), runner })
+        Ok(Model {
+            input_shape: input_shape.to_vec(),
+            runner,
+        })
     }
 
     /// The input shape the model was prepared for.
@@ -132,27 +145,58 @@ impl Model {
             return Err(InferError::NonFiniteInput);
         }
         match &self.runner {
-            Runner::Tract(plan) => run_tract(plan, &self.input_shape, input),
+            Runner::Tract(plan) => guarded(
+                || run_tract(plan, &self.input_shape, input),
+                |m| run_error(m),
+            ),
             #[cfg(feature = "ort")]
             Runner::Ort(model) => model.run(&self.input_shape, input),
         }
     }
 }
 
+/// Runs `f`, turning a panic inside the runtime (a hostile model can trigger arithmetic
+/// overflow in shape inference) into an error; `Model` holds no state a panic could
+/// leave half-updated.
+fn guarded<T>(
+    f: impl FnOnce() -> Result<T, InferError>,
+    err: fn(&str) -> InferError,
+) -> Result<T, InferError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| panic.downcast_ref::<String>().map(String::as_str));
+        Err(err(&format!(
+            "the runtime panicked: {}",
+            what.unwrap_or("unknown cause")
+        )))
+    })
+}
+
 fn load_error(e: impl std::fmt::Display) -> InferError {
-    InferError::Load { reason: format!("{e:#}") }
+    InferError::Load {
+        reason: format!("{e:#}"),
+    }
 }
 
 fn run_error(e: impl std::fmt::Display) -> InferError {
-    InferError::Run { reason: format!("{e:#}") }
+    InferError::Run {
+        reason: format!("{e:#}"),
+    }
 }
 
-fn load_tract(bytes: &[u8], input_shape: &[usize]) -> Result<std::sync::Arc<TypedRunnableModel>, InferError> {
+fn load_tract(
+    bytes: &[u8],
+    input_shape: &[usize],
+) -> Result<std::sync::Arc<TypedRunnableModel>, InferError> {
     let model = tract_onnx::onnx()
         .model_for_read(&mut std::io::Cursor::new(bytes))
         .map_err(load_error)?;
     if model.input_outlets().map_err(load_error)?.len() != 1 {
-        return Err(InferError::Load { reason: "the model must have exactly one input".into() });
+        return Err(InferError::Load {
+            reason: "the model must have exactly one input".into(),
+        });
     }
     model
         .with_input_fact(0, f32::fact(input_shape).into())
@@ -161,14 +205,21 @@ fn load_tract(bytes: &[u8], input_shape: &[usize]) -> Result<std::sync::Arc<Type
         .map_err(load_error)
 }
 
-fn run_tract(plan: &std::sync::Arc<TypedRunnableModel>, shape: &[usize], input: &[f32]) -> Result<Vec<Output>, InferError> {
+fn run_tract(
+    plan: &std::sync::Arc<TypedRunnableModel>,
+    shape: &[usize],
+    input: &[f32],
+) -> Result<Vec<Output>, InferError> {
     let tensor = Tensor::from_shape(shape, input).map_err(run_error)?;
     let outputs = plan.run(tvec!(tensor.into())).map_err(run_error)?;
     outputs
         .iter()
         .map(|t| {
             let view = t.to_plain_array_view::<f32>().map_err(run_error)?;
-            Ok(Output { shape: view.shape().to_vec(), data: view.iter().copied().collect() })
+            Ok(Output {
+                shape: view.shape().to_vec(),
+                data: view.iter().copied().collect(),
+            })
         })
         .collect()
 }
@@ -180,20 +231,35 @@ mod tests {
     #[test]
     fn garbage_bytes_are_a_load_error() {
         for bytes in [&b""[..], b"not a model", &[0xff; 64]] {
-            assert!(matches!(Model::load(bytes, &[1, 3], &Backend::Tract), Err(InferError::Load { .. })));
+            assert!(matches!(
+                Model::load(bytes, &[1, 3], &Backend::Tract),
+                Err(InferError::Load { .. })
+            ));
         }
     }
 
     #[test]
     fn empty_shape_is_rejected() {
-        assert!(matches!(Model::load(b"x", &[], &Backend::Tract), Err(InferError::InputShape { .. })));
-        assert!(matches!(Model::load(b"x", &[1, 0], &Backend::Tract), Err(InferError::InputShape { .. })));
+        assert!(matches!(
+            Model::load(b"x", &[], &Backend::Tract),
+            Err(InferError::InputShape { .. })
+        ));
+        assert!(matches!(
+            Model::load(b"x", &[1, 0], &Backend::Tract),
+            Err(InferError::InputShape { .. })
+        ));
     }
 
     #[cfg(not(feature = "ort"))]
     #[test]
     fn ort_without_feature_is_unsupported() {
-        let backend = Backend::Ort { library: "libonnxruntime.so".into(), threads: 1 };
-        assert!(matches!(Model::load(b"x", &[1], &backend), Err(InferError::Unsupported { .. })));
+        let backend = Backend::Ort {
+            library: "libonnxruntime.so".into(),
+            threads: 1,
+        };
+        assert!(matches!(
+            Model::load(b"x", &[1], &backend),
+            Err(InferError::Unsupported { .. })
+        ));
     }
 }

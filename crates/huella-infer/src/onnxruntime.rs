@@ -20,7 +20,10 @@ fn environment(library: &Path) -> Result<&'static ort::environment::Environment,
                 .map_err(|e| e.to_string())
         })
         .as_ref()
-        .map_err(|reason| InferError::Unsupported { backend: "onnxruntime", reason: reason.clone() })
+        .map_err(|reason| InferError::Unsupported {
+            backend: "onnxruntime",
+            reason: reason.clone(),
+        })
 }
 
 /// An onnxruntime session; `Session::run` needs `&mut`, so calls are serialised.
@@ -39,19 +42,28 @@ impl OrtModel {
             .map_err(load_error)?
             .commit_from_memory(bytes)
             .map_err(load_error)?;
-        Ok(OrtModel { session: Mutex::new(session) })
+        Ok(OrtModel {
+            session: Mutex::new(session),
+        })
     }
 
     pub(crate) fn run(&self, shape: &[usize], input: &[f32]) -> Result<Vec<Output>, InferError> {
-        let tensor = ort::value::Tensor::from_array((shape.to_vec(), input.to_vec())).map_err(run_error)?;
+        let tensor =
+            ort::value::Tensor::from_array((shape.to_vec(), input.to_vec())).map_err(run_error)?;
         let mut session = self.session.lock();
         let outputs = session.run(ort::inputs![tensor]).map_err(run_error)?;
         outputs
             .iter()
             .map(|(_, value)| {
                 let (shape, data) = value.try_extract_tensor::<f32>().map_err(run_error)?;
-                let shape = shape.iter().map(|&d| usize::try_from(d).map_err(run_error)).collect::<Result<_, _>>()?;
-                Ok(Output { shape, data: data.to_vec() })
+                let shape = shape
+                    .iter()
+                    .map(|&d| usize::try_from(d).map_err(run_error))
+                    .collect::<Result<_, _>>()?;
+                Ok(Output {
+                    shape,
+                    data: data.to_vec(),
+                })
             })
             .collect()
     }

@@ -1,0 +1,278 @@
+//! The whole path from an image to a face template.
+
+use std::path::Path;
+
+use huella_core::{AlgorithmId, Extractor, Modality, Template};
+use huella_imaging::{decode, Image, Limits};
+use huella_infer::Backend;
+
+use crate::align::{chip, chip_transform};
+use crate::detect::{Detection, Detector, DetectorSettings};
+use crate::embed::Embedder;
+use crate::error::FaceError;
+use crate::landmarks::ShapePredictor;
+use crate::quality::{assess, Quality};
+
+/// File names of the default models inside a models directory (see `models/README.md`).
+pub mod files {
+    /// BlazeFace short-range detector, 128x128 input (faces filling much of the image).
+    pub const DETECTOR: &str = "face/blazeface-front.onnx";
+    /// BlazeFace full-range detector, 256x256 input (small faces), tried when the
+    /// short-range one finds none.
+    pub const FALLBACK_DETECTOR: &str = "face/blazeface-back.onnx";
+    /// dlib's 5-point landmark cascade.
+    pub const LANDMARKS: &str = "face/dlib_shape5.safetensors";
+    /// dlib's ResNet embedder.
+    pub const EMBEDDER: &str = "face/dlib_resnet_v1.onnx";
+}
+
+/// The three model files' bytes; the caller decides where they come from.
+#[derive(Clone)]
+pub struct FaceModels {
+    /// BlazeFace ONNX bytes.
+    pub detector: Vec<u8>,
+    /// The detector's input side (128 short-range, 256 full-range).
+    pub detector_side: usize,
+    /// A second detector and its side, run only when the first finds no face.
+    pub fallback_detector: Option<(Vec<u8>, usize)>,
+    /// Landmark cascade (safetensors).
+    pub landmarks: Vec<u8>,
+    /// Embedder ONNX bytes.
+    pub embedder: Vec<u8>,
+}
+
+impl std::fmt::Debug for FaceModels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaceModels")
+            .field("detector_side", &self.detector_side)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FaceModels {
+    /// Reads the default model files from a models directory given by the caller.
+    pub fn from_dir(dir: &Path) -> std::io::Result<Self> {
+        let read = |name: &str| {
+            std::fs::read(dir.join(name)).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("{}: {e}", dir.join(name).display()))
+            })
+        };
+        Ok(FaceModels {
+            detector: read(files::DETECTOR)?,
+            detector_side: 128,
+            fallback_detector: Some((read(files::FALLBACK_DETECTOR)?, 256)),
+            landmarks: read(files::LANDMARKS)?,
+            embedder: read(files::EMBEDDER)?,
+        })
+    }
+}
+
+/// How the pipeline runs.
+#[derive(Debug, Clone)]
+pub struct FaceConfig {
+    /// Inference backend for the detector and the embedder.
+    pub backend: Backend,
+    /// Embed the mirrored crop too and average (slower, usually more accurate).
+    pub flip: bool,
+    /// Detector thresholds.
+    pub detector: DetectorSettings,
+    /// Thresholds of the full-range fallback detector: its scores run lower on real
+    /// faces and higher on face-like objects, so it needs more confidence (0.75: 1% of
+    /// LFW View 1 faces score below it; a coffee cup scored 0.65).
+    pub fallback_detector: DetectorSettings,
+    /// Faces whose quality summary is below this are flagged ([`FaceSample::low_quality`]).
+    pub min_quality: u8,
+    /// Decoding limits for [`FacePipeline::extract_bytes`].
+    pub limits: Limits,
+}
+
+impl Default for FaceConfig {
+    fn default() -> Self {
+        FaceConfig {
+            backend: Backend::Tract,
+            flip: true,
+            detector: DetectorSettings::default(),
+            fallback_detector: DetectorSettings {
+                min_score: 0.75,
+                ..DetectorSettings::default()
+            },
+            min_quality: 30,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// One face found in an image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Face {
+    /// The detector's output.
+    pub detection: Detection,
+    /// The five landmarks (dlib order: subject's left eye outer and inner corner, right
+    /// eye outer and inner corner, nose base), image pixels.
+    pub landmarks: [(f32, f32); 5],
+    /// Quality record.
+    pub quality: Quality,
+}
+
+/// The template of the probe face, with what a reviewer needs to trust it.
+#[derive(Debug, Clone)]
+pub struct FaceSample {
+    /// The template (unit 128-d embedding, stamped with the algorithm).
+    pub template: Template,
+    /// The face it came from.
+    pub face: Face,
+    /// How many faces the image held.
+    pub faces_found: usize,
+    /// The quality summary is below [`FaceConfig::min_quality`]: do not enrol silently.
+    pub low_quality: bool,
+}
+
+/// Detector, landmarks and embedder, loaded once; `Send + Sync`.
+#[derive(Debug)]
+pub struct FacePipeline {
+    detector: Detector,
+    fallback: Option<Detector>,
+    shape: ShapePredictor,
+    embedder: Embedder,
+    config: FaceConfig,
+    algorithm: AlgorithmId,
+}
+
+impl FacePipeline {
+    /// Loads the models.
+    pub fn new(models: &FaceModels, config: FaceConfig) -> Result<Self, FaceError> {
+        let detector = Detector::new(
+            &models.detector,
+            models.detector_side,
+            &config.backend,
+            config.detector,
+        )?;
+        let fallback = match &models.fallback_detector {
+            Some((bytes, side)) => Some(Detector::new(
+                bytes,
+                *side,
+                &config.backend,
+                config.fallback_detector,
+            )?),
+            None => None,
+        };
+        let shape = ShapePredictor::from_bytes(&models.landmarks)?;
+        if shape.parts() != 5 {
+            return Err(FaceError::ModelCorrupt {
+                model: "shape predictor",
+                reason: format!("{} landmarks, expected 5", shape.parts()),
+            });
+        }
+        let embedder = Embedder::new(&models.embedder, &config.backend, config.flip)?;
+        let version = if config.flip { "1+flip" } else { "1" };
+        let algorithm = AlgorithmId::new("dlib-resnet", version)?;
+        Ok(FacePipeline {
+            detector,
+            fallback,
+            shape,
+            embedder,
+            config,
+            algorithm,
+        })
+    }
+
+    /// The algorithm stamped on templates (`dlib-resnet@1+flip` with test-time flips).
+    pub fn algorithm(&self) -> &AlgorithmId {
+        &self.algorithm
+    }
+
+    /// Every face in the image with landmarks and quality (the short-range detector
+    /// first, the full-range one only when it finds none), the probe face first: the
+    /// largest box wins, and among boxes within 20% of its area the one nearest the image
+    /// centre.
+    pub fn faces(&self, img: &Image) -> Result<Vec<Face>, FaceError> {
+        let mut detections = self.detector.detect(img)?;
+        if let (true, Some(fallback)) = (detections.is_empty(), &self.fallback) {
+            detections = fallback.detect(img)?;
+        }
+        let mut faces = Vec::new();
+        for detection in detections {
+            let points = self.shape.predict(img, &detection.bbox);
+            let landmarks: [(f32, f32); 5] =
+                [points[0], points[1], points[2], points[3], points[4]];
+            let Some(to_image) = chip_transform(&landmarks) else {
+                continue;
+            };
+            let crop = chip(img, &to_image);
+            let quality = assess(&landmarks, &detection.keypoints, detection.score, &crop);
+            faces.push(Face {
+                detection,
+                landmarks,
+                quality,
+            });
+        }
+        let area = |f: &Face| f.detection.bbox.width() * f.detection.bbox.height();
+        let largest = faces.iter().map(area).fold(0.0, f32::max);
+        let (cx, cy) = (img.width() as f32 / 2.0, img.height() as f32 / 2.0);
+        let off_centre = |f: &Face| {
+            let (x, y) = f.detection.bbox.centre();
+            (x - cx).hypot(y - cy)
+        };
+        faces.sort_by(|a, b| {
+            let (big_a, big_b) = (area(a) >= 0.8 * largest, area(b) >= 0.8 * largest);
+            big_b
+                .cmp(&big_a)
+                .then(off_centre(a).total_cmp(&off_centre(b)))
+                .then(area(b).total_cmp(&area(a)))
+        });
+        Ok(faces)
+    }
+
+    /// Faces whose quality summary is below this are flagged.
+    pub fn min_quality(&self) -> u8 {
+        self.config.min_quality
+    }
+
+    /// The aligned 150x150 crop of a face, as the embedder sees it.
+    pub fn crop(&self, img: &Image, face: &Face) -> Result<Image, FaceError> {
+        let to_image = chip_transform(&face.landmarks).ok_or(FaceError::NoBiometricFound)?;
+        Ok(chip(img, &to_image))
+    }
+
+    /// The template of the probe face; [`FaceError::NoBiometricFound`] without a face.
+    pub fn extract_image(&self, img: &Image) -> Result<FaceSample, FaceError> {
+        let faces = self.faces(img)?;
+        let faces_found = faces.len();
+        let face = faces
+            .into_iter()
+            .next()
+            .ok_or(FaceError::NoBiometricFound)?;
+        let embedding = self.embedder.embed(&self.crop(img, &face)?)?;
+        let template = Template::from_embedding(Modality::Face, self.algorithm.clone(), embedding);
+        let low_quality = face.quality.summary < self.config.min_quality;
+        Ok(FaceSample {
+            template,
+            face,
+            faces_found,
+            low_quality,
+        })
+    }
+
+    /// Decodes an image within the configured limits.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Image, FaceError> {
+        Ok(decode(bytes, &self.config.limits)?)
+    }
+
+    /// Decodes (within the configured limits) and extracts.
+    pub fn extract_bytes(&self, bytes: &[u8]) -> Result<FaceSample, FaceError> {
+        self.extract_image(&self.decode(bytes)?)
+    }
+}
+
+impl Extractor for FacePipeline {
+    type Input = Image;
+    type Error = FaceError;
+
+    fn algorithm(&self) -> &AlgorithmId {
+        &self.algorithm
+    }
+
+    fn extract(&self, input: &Image) -> Result<Template, FaceError> {
+        Ok(self.extract_image(input)?.template)
+    }
+}
