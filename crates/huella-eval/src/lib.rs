@@ -8,10 +8,13 @@
 //!   for figures the data cannot support, and per-group FMR/FNMR at one global threshold.
 //! * **Identification** ([`IdentificationReport`]): FNIR at FPIR = 0.001, 0.003, 0.01, 0.1
 //!   with their thresholds (open set), the CMC and rank-k hit rates (closed set).
+//! * **LFW** ([`read_lfw_pairs`], [`lfw_report`] → [`LfwReport`]): the View 1 / View 2
+//!   pair lists and the LFW figures (10-fold accuracy, TAR at FAR, FVC EER) on scores
+//!   computed elsewhere; JSON keys are listed on [`LfwReport`].
 //! * **Outputs**: JSON (below), CSV curves, SVG and PNG plots (DET on normal-deviate axes,
 //!   ROC, CMC, score histograms) and a self-contained HTML report.
 //!
-//! Protocol runners (LFW, FVC, ...) feed [`ScoreRow`]s to a [`VerificationBuilder`] (or
+//! Other protocol runners (FVC, ...) feed [`ScoreRow`]s to a [`VerificationBuilder`] (or
 //! [`CandidateRow`]s to an [`IdentificationBuilder`]), set `protocol` in the options, and
 //! get the same reports.
 //!
@@ -89,6 +92,7 @@ mod error;
 mod identification;
 mod input;
 mod keys;
+mod lfw;
 mod plot;
 mod report;
 mod stats;
@@ -98,6 +102,10 @@ pub use error::EvalError;
 pub use identification::{
     CandidateRow, FpirPoint, IdentConventions, IdentCurvePoint, IdentificationBuilder,
     IdentificationOptions, IdentificationReport, ProbeCounts, RankRate, CANDIDATE_COLUMNS,
+};
+pub use lfw::{
+    lfw_report, read_lfw_pairs, LfwConventions, LfwCounts, LfwDev, LfwEer, LfwFold, LfwPair,
+    LfwPooled, LfwReport, LfwTarAtFar, LfwTenFold, LfwView, LFW_FAR_TARGETS,
 };
 pub use report::RunInfo;
 pub use stats::probit;
