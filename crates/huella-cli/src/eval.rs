@@ -46,6 +46,9 @@ pub enum EvalCommand {
         #[command(flatten)]
         out: Outputs,
     },
+    /// The LFW face verification protocol through the face pipeline: View 2 10-fold
+    /// accuracy, TAR at FAR 1e-3, failures to enrol, extraction time.
+    Lfw(crate::lfw::LfwArgs),
 }
 
 /// Where the results go.
@@ -81,10 +84,11 @@ fn run_info(input: &Path) -> RunInfo {
     }
 }
 
-pub fn run(cmd: EvalCommand) -> Result<()> {
+pub fn run(cmd: EvalCommand, face: &crate::face::FaceArgs) -> Result<()> {
     let stdout = std::io::stdout();
     let mut so = stdout.lock();
     match cmd {
+        EvalCommand::Lfw(args) => return crate::lfw::run(&args, face),
         EvalCommand::Scores {
             input,
             bootstrap,

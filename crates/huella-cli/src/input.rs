@@ -77,6 +77,24 @@ impl TemplateInput {
 }
 
 impl EncounterInput {
+    /// An encounter described by command-line flags, templates added by the caller.
+    pub fn from_flags(
+        subject: String,
+        captured_at: Option<String>,
+        location: Option<String>,
+        operator: Option<String>,
+        biographic: BTreeMap<String, String>,
+    ) -> Self {
+        EncounterInput {
+            subject,
+            captured_at: captured_at.map(TimeInput::Text),
+            location,
+            operator,
+            biographic,
+            templates: Vec::new(),
+        }
+    }
+
     pub fn into_encounter(self) -> Result<NewEncounter> {
         let captured_at_unix_ms = match self.captured_at {
             None => chrono::Utc::now().timestamp_millis(),

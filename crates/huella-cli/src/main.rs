@@ -6,7 +6,9 @@
 
 mod demo;
 mod eval;
+mod face;
 mod input;
+mod lfw;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -24,6 +26,8 @@ struct Cli {
     /// More log output on standard error (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    #[command(flatten)]
+    face: face::FaceArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -38,38 +42,52 @@ enum Command {
         #[arg(long = "model", required = true)]
         models: Vec<String>,
     },
-    /// Enrol encounters (search first, then store): one JSON document, or JSON Lines
-    /// with one encounter per line. Prints one JSON result per encounter.
+    /// Enrol encounters (search first, then store): one JSON document, JSON Lines with
+    /// one encounter per line, or a face photo (`--face photo.jpg --subject S`). Prints
+    /// one JSON result per encounter.
     Enroll {
         #[command(flatten)]
         gallery: GalleryArgs,
         /// Encounter JSON file (`-` for standard input), or a `.jsonl` file.
-        #[arg(long)]
-        input: PathBuf,
+        #[arg(long, required_unless_present = "face", conflicts_with = "face")]
+        input: Option<PathBuf>,
+        /// A face photo to enrol (JPEG, PNG, TIFF, BMP, PGM).
+        #[arg(long, requires = "subject")]
+        face: Option<PathBuf>,
+        #[command(flatten)]
+        encounter: EncounterFlags,
         #[command(flatten)]
         search: SearchArgs,
     },
-    /// 1:N search of a probe against the gallery.
+    /// 1:N search of a probe (templates or a face photo) against the gallery.
     Identify {
         #[command(flatten)]
         gallery: GalleryArgs,
         /// Probe JSON file `{"templates": [...]}` (`-` for standard input).
+        #[arg(long, required_unless_present = "face", conflicts_with = "face")]
+        input: Option<PathBuf>,
+        /// A face photo as the probe.
         #[arg(long)]
-        input: PathBuf,
+        face: Option<PathBuf>,
         #[command(flatten)]
         search: SearchArgs,
         /// Only search among these subjects; repeatable.
         #[arg(long = "within")]
         within: Vec<String>,
     },
-    /// 1:1 comparison: two probe files (`--input A --input B`, first template of
-    /// each), or one probe against an enrolled subject (`--input A --subject S`).
+    /// 1:1 comparison: two face photos (`--face A --face B`, no gallery needed), two
+    /// probe files (`--input A --input B`, first template of each), or one probe against
+    /// an enrolled subject (`--input A --subject S` or `--face A --subject S`).
     Verify {
-        #[command(flatten)]
-        gallery: GalleryArgs,
+        /// Gallery directory (for --subject).
+        #[arg(long, short = 'g')]
+        gallery: Option<PathBuf>,
         /// Probe JSON files.
-        #[arg(long = "input", required = true, num_args = 1)]
+        #[arg(long = "input", num_args = 1)]
         inputs: Vec<PathBuf>,
+        /// Face photos (a document portrait and a live capture, say).
+        #[arg(long = "face", num_args = 1)]
+        faces: Vec<PathBuf>,
         /// Compare against this enrolled subject instead of a second file.
         #[arg(long)]
         subject: Option<String>,
@@ -101,6 +119,19 @@ enum Command {
         #[arg(long)]
         into: String,
     },
+    /// Write the aligned face crop a reviewer sees (PNG), with the face's box,
+    /// landmarks and quality on standard output.
+    FaceCrop {
+        /// The photo.
+        #[arg(long)]
+        face: PathBuf,
+        /// Output PNG (with --all, numbered files beside it).
+        #[arg(long)]
+        out: PathBuf,
+        /// Every face in the photo, not only the probe face.
+        #[arg(long)]
+        all: bool,
+    },
     /// Run the end-to-end demonstration on a synthetic population: enrol, catch
     /// planted false identities at enrolment, identify, merge.
     Demo(demo::DemoArgs),
@@ -117,6 +148,34 @@ struct GalleryArgs {
     /// Index for 1:N search: flat, hnsw, auto or auto:N (HNSW from N templates).
     #[arg(long, default_value = "auto")]
     index: String,
+}
+
+/// Encounter details for `enroll --face`.
+#[derive(Debug, Args)]
+struct EncounterFlags {
+    /// Subject id the encounter is enrolled under.
+    #[arg(long)]
+    subject: Option<String>,
+    /// Capture time, RFC 3339 (default: now).
+    #[arg(long)]
+    captured_at: Option<String>,
+    /// Office or location.
+    #[arg(long)]
+    location: Option<String>,
+    /// Operator.
+    #[arg(long)]
+    operator: Option<String>,
+    /// A biographic field, `key=value` (name, date_of_birth, nationality,
+    /// document_number...); repeatable.
+    #[arg(long = "field", value_parser = parse_field)]
+    fields: Vec<(String, String)>,
+}
+
+fn parse_field(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not key=value")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -150,10 +209,20 @@ impl SearchArgs {
 }
 
 fn open(args: &GalleryArgs) -> Result<Engine> {
+    open_with(args, None)
+}
+
+/// Opens the gallery, with the face pipeline when face photos are involved.
+fn open_with(
+    args: &GalleryArgs,
+    face: Option<std::sync::Arc<huella_engine::FacePipeline>>,
+) -> Result<Engine> {
     let kind: IndexKind = args.index.parse()?;
-    Engine::builder()
-        .gallery(&args.gallery)
-        .index(kind)
+    let mut builder = Engine::builder().gallery(&args.gallery).index(kind);
+    if let Some(face) = face {
+        builder = builder.face(face);
+    }
+    builder
         .build()
         .with_context(|| format!("cannot open gallery {}", args.gallery.display()))
 }
@@ -176,7 +245,7 @@ fn main() -> std::process::ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    match run(cli.command) {
+    match run(cli.command, &cli.face) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -185,7 +254,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run(command: Command) -> Result<()> {
+fn run(command: Command, face_args: &face::FaceArgs) -> Result<()> {
     match command {
         Command::Init { gallery, models } => {
             let models = models
@@ -208,10 +277,33 @@ fn run(command: Command) -> Result<()> {
         Command::Enroll {
             gallery,
             input,
+            face,
+            encounter,
             search,
         } => {
-            let engine = open(&gallery)?;
             let opts = search.options(&[])?;
+            if let Some(photo) = face {
+                let pipeline = face_args.pipeline()?;
+                let engine = open_with(&gallery, Some(pipeline.clone()))?;
+                let (template, sample) =
+                    face::face_template(&pipeline, &photo, face_args.policy())?;
+                let doc = input::EncounterInput::from_flags(
+                    encounter.subject.unwrap_or_default(),
+                    encounter.captured_at,
+                    encounter.location,
+                    encounter.operator,
+                    encounter.fields.into_iter().collect(),
+                );
+                let mut new = doc.into_encounter()?;
+                new.templates.push(template);
+                let enrolment = engine.enroll(new, &opts)?;
+                engine.checkpoint()?;
+                return print_json(
+                    &serde_json::json!({ "enrolment": enrolment, "face": face::describe(&sample) }),
+                );
+            }
+            let engine = open(&gallery)?;
+            let input = input.context("--input or --face is required")?;
             let result = enroll_file(&engine, &input, &opts);
             // Snapshot the indexes even after a failure part-way through: everything
             // enrolled before it is durable and should be loaded, not replayed, next time.
@@ -221,33 +313,76 @@ fn run(command: Command) -> Result<()> {
         Command::Identify {
             gallery,
             input,
+            face,
             search,
             within,
         } => {
+            let opts = search.options(&within)?;
+            if let Some(photo) = face {
+                let pipeline = face_args.pipeline()?;
+                let engine = open_with(&gallery, Some(pipeline.clone()))?;
+                let (probe, sample) = face::face_template(&pipeline, &photo, face_args.policy())?;
+                let candidates = engine.identify(&[probe.template], &opts)?;
+                return print_json(
+                    &serde_json::json!({ "candidates": candidates, "face": face::describe(&sample) }),
+                );
+            }
             let engine = open(&gallery)?;
+            let input = input.context("--input or --face is required")?;
             let probe: ProbeInput = input::read_document(&input)?;
-            let candidates = engine.identify(&probe.templates()?, &search.options(&within)?)?;
+            let candidates = engine.identify(&probe.templates()?, &opts)?;
             print_json(&serde_json::json!({ "candidates": candidates }))
         }
         Command::Verify {
             gallery,
             inputs,
+            faces,
             subject,
             threshold,
         } => {
-            let engine = open(&gallery)?;
+            if faces.len() == 2 && inputs.is_empty() && subject.is_none() {
+                let pipeline = face_args.pipeline()?;
+                let (a, b) = (face::read_image(&faces[0])?, face::read_image(&faces[1])?);
+                let cmp = huella_engine::compare_faces(&pipeline, &a, &b, face_args.policy())?;
+                let decision = threshold.map(|t| cmp.score.value() >= t);
+                return print_json(&serde_json::json!({
+                    "score": cmp.score, "threshold": threshold, "match": decision,
+                    "a": face::describe(&cmp.a), "b": face::describe(&cmp.b),
+                }));
+            }
+            let gallery = GalleryArgs {
+                gallery: gallery
+                    .context("--gallery is required unless comparing two --face photos")?,
+                index: "auto".into(),
+            };
+            let (engine, a) = match (faces.as_slice(), inputs.first()) {
+                ([photo], None) => {
+                    let pipeline = face_args.pipeline()?;
+                    let engine = open_with(&gallery, Some(pipeline.clone()))?;
+                    let (t, _) = face::face_template(&pipeline, photo, face_args.policy())?;
+                    (engine, t.template)
+                }
+                ([], Some(first_input)) => {
+                    let probe: ProbeInput = input::read_document(first_input)?;
+                    (open(&gallery)?, probe.templates()?.remove(0))
+                }
+                _ => bail!(
+                    "give two --face photos, two --input files, or one of them with --subject"
+                ),
+            };
             let first = |p: &Path| -> Result<_> {
                 let probe: ProbeInput = input::read_document(p)?;
                 Ok(probe.templates()?.remove(0))
             };
-            let a = first(&inputs[0])?;
             let (score, template) = match (&subject, inputs.get(1), inputs.len()) {
                 (Some(s), None, 1) => {
                     let (score, t) = engine.verify_subject(&a, &SubjectId::new(s.as_str())?)?;
                     (score, Some(t))
                 }
                 (None, Some(b), 2) => (engine.verify(&a, &first(b)?)?, None),
-                _ => bail!("give either two --input files or one --input and --subject"),
+                _ => bail!(
+                    "give two --face photos, two --input files, or one of them with --subject"
+                ),
             };
             let decision = threshold.map(|t| score.value() >= t);
             print_json(&serde_json::json!({
@@ -270,8 +405,11 @@ fn run(command: Command) -> Result<()> {
             let outcome = engine.merge_subjects(&SubjectId::new(from)?, &SubjectId::new(into)?)?;
             print_json(&outcome)
         }
+        Command::FaceCrop { face, out, all } => {
+            print_json(&face::crop(&*face_args.pipeline()?, &face, &out, all)?)
+        }
         Command::Demo(args) => demo::run(&args),
-        Command::Eval(cmd) => eval::run(cmd),
+        Command::Eval(cmd) => eval::run(cmd, face_args),
     }
 }
 

@@ -148,6 +148,7 @@ pub struct EngineBuilder {
     pub(crate) hnsw: HnswParams,
     pub(crate) flat_scan: FlatScan,
     pub(crate) pool: Option<Arc<rayon::ThreadPool>>,
+    pub(crate) face: Option<Arc<huella_face::FacePipeline>>,
 }
 
 impl EngineBuilder {
@@ -196,8 +197,22 @@ impl EngineBuilder {
         self
     }
 
+    /// Face models: enables [`Engine::face_sample`], [`Engine::identify_face`] and
+    /// [`Engine::verify_faces`]. When models are listed, the pipeline's model is added
+    /// to them if missing, so a new gallery indexes its templates.
+    pub fn face(mut self, pipeline: Arc<huella_face::FacePipeline>) -> Self {
+        self.face = Some(pipeline);
+        self
+    }
+
     /// Check the settings, open or create the gallery and bring its indexes up to date.
-    pub fn build(self) -> Result<Engine, ConfigError> {
+    pub fn build(mut self) -> Result<Engine, ConfigError> {
+        if let Some(face) = &self.face {
+            let model = crate::face::face_model(face);
+            if !self.models.is_empty() && !self.models.contains(&model) {
+                self.models.push(model);
+            }
+        }
         if let IndexKind::Auto { hnsw_from: 0 } = self.index {
             return Err(ConfigError::Invalid {
                 setting: "index",

@@ -88,6 +88,7 @@ pub struct Engine {
     gallery: Gallery,
     indexes: RwLock<Vec<ModelIndex>>,
     writer: Mutex<()>,
+    pub(crate) face: Option<std::sync::Arc<huella_face::FacePipeline>>,
 }
 
 impl Engine {
@@ -152,6 +153,7 @@ impl Engine {
             gallery,
             indexes: RwLock::new(indexes),
             writer: Mutex::new(()),
+            face: b.face,
         })
     }
 

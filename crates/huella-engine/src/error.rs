@@ -1,6 +1,7 @@
 //! Engine errors.
 
 use huella_core::{CoreError, SubjectId};
+use huella_face::FaceError;
 use huella_index::IndexError;
 use huella_store::StoreError;
 
@@ -74,6 +75,29 @@ pub enum EngineError {
     /// An index operation failed.
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// No face (or other biometric) was found in the sample.
+    #[error("no biometric found in the sample")]
+    NoBiometricFound,
+    /// The sample's quality is below the configured minimum; it was not used.
+    #[error("sample quality {summary} is below the minimum {min}")]
+    LowQuality {
+        /// The sample's quality summary, 0-100.
+        summary: u8,
+        /// The configured minimum.
+        min: u8,
+    },
+    /// Face extraction failed (undecodable image, model failure).
+    #[error(transparent)]
+    Face(FaceError),
+}
+
+impl From<FaceError> for EngineError {
+    fn from(e: FaceError) -> Self {
+        match e {
+            FaceError::NoBiometricFound => EngineError::NoBiometricFound,
+            other => EngineError::Face(other),
+        }
+    }
 }
 
 impl From<StoreError> for EngineError {

@@ -41,11 +41,17 @@
 mod config;
 mod engine;
 mod error;
+mod face;
 mod indexes;
 
 pub use config::{EmbeddingModel, EngineBuilder, Family, IndexKind};
 pub use engine::{Engine, EngineStats, Enrolment, IdentifyOptions, IndexStats, MAX_CANDIDATES};
 pub use error::{ConfigError, EngineError};
+pub use face::{compare_faces, face_model, face_sample, FaceComparison, QualityPolicy};
+pub use huella_face::files as face_files;
+pub use huella_face::{Face, FaceConfig, FaceError, FaceModels, FacePipeline, FaceSample, Quality};
+pub use huella_imaging::{encode_png, Image, ImagingError, Limits};
+pub use huella_infer::Backend;
 
 pub use huella_core::{
     AlgorithmId, Candidate, Comparator, CoreError, CosineComparator, Embedding, EncounterId,
