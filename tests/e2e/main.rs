@@ -5,6 +5,7 @@
 mod cli;
 mod crash;
 mod eval;
+mod face;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -19,7 +19,7 @@ pub struct FaceArgs {
     /// Models directory (default: $HUELLA_MODELS, else the `models/` folder of the
     /// source tree this binary was built in, else ./models).
     #[arg(long, global = true)]
-    pub models: Option<PathBuf>,
+    pub models_dir: Option<PathBuf>,
     /// Embed each face once instead of averaging it with its mirror image (faster, a
     /// little less accurate; templates are not comparable across this setting).
     #[arg(long, global = true)]
@@ -43,7 +43,7 @@ pub struct FaceArgs {
 impl FaceArgs {
     /// The models directory this run uses.
     pub fn models_dir(&self) -> Result<PathBuf> {
-        if let Some(dir) = &self.models {
+        if let Some(dir) = &self.models_dir {
             return Ok(dir.clone());
         }
         if let Some(dir) = std::env::var_os("HUELLA_MODELS") {
@@ -54,7 +54,7 @@ impl FaceArgs {
         candidates
             .into_iter()
             .find(|d| d.join(huella_engine::face_files::EMBEDDER).is_file())
-            .context("no models directory found: pass --models DIR or set HUELLA_MODELS")
+            .context("no models directory found: pass --models-dir DIR or set HUELLA_MODELS")
     }
 
     /// The inference backend asked for.

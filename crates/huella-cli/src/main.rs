@@ -374,7 +374,8 @@ fn run(command: Command, face_args: &face::FaceArgs) -> Result<()> {
                 let probe: ProbeInput = input::read_document(p)?;
                 Ok(probe.templates()?.remove(0))
             };
-            let (score, template) = match (&subject, inputs.get(1), inputs.len()) {
+            let probes = inputs.len() + faces.len();
+            let (score, template) = match (&subject, inputs.get(1), probes) {
                 (Some(s), None, 1) => {
                     let (score, t) = engine.verify_subject(&a, &SubjectId::new(s.as_str())?)?;
                     (score, Some(t))
