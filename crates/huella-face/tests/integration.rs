@@ -1,4 +1,5 @@
 //! Face pipeline against dlib's own outputs, and hostile input.
+#![allow(clippy::unwrap_used)] // test helpers: a failure should stop the test
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

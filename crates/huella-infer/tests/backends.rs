@@ -1,4 +1,5 @@
 //! Both backends on the real face embedding model.
+#![allow(clippy::unwrap_used)] // test helpers: a failure should stop the test
 
 use huella_infer::{Backend, Model};
 
@@ -11,9 +12,7 @@ fn model_bytes() -> Vec<u8> {
 }
 
 fn input() -> Vec<f32> {
-    (0..3 * 150 * 150)
-        .map(|i| ((i * 37 % 251) as f32))
-        .collect()
+    (0..3 * 150 * 150).map(|i| (i * 37 % 251) as f32).collect()
 }
 
 #[test]
