@@ -103,18 +103,18 @@ fn enrol_identify_verify_and_crop_from_photos() {
     assert_eq!((png.width(), png.height()), (150, 150));
 }
 
+/// A new gallery for the default face model, under `dir`.
+fn face_gallery(dir: &std::path::Path) -> String {
+    let g = dir.join("g").to_str().unwrap().to_string();
+    ok(&["init", "--gallery", &g, "--model", "face:dlib-resnet@1+flip:128"]);
+    g
+}
+
 #[test]
 fn photos_without_faces_and_broken_files_fail_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
-    let g = tmp.path().join("g");
-    let g = g.to_str().unwrap();
-    ok(&[
-        "init",
-        "--gallery",
-        g,
-        "--model",
-        "face:dlib-resnet@1+flip:128",
-    ]);
+    let g = face_gallery(tmp.path());
+    let g = g.as_str();
     let err = fails(&[
         "enroll",
         "-g",
@@ -151,15 +151,8 @@ fn photos_without_faces_and_broken_files_fail_cleanly() {
 #[test]
 fn a_low_quality_face_is_refused_unless_allowed() {
     let tmp = tempfile::tempdir().unwrap();
-    let g = tmp.path().join("g");
-    let g = g.to_str().unwrap();
-    ok(&[
-        "init",
-        "--gallery",
-        g,
-        "--model",
-        "face:dlib-resnet@1+flip:128",
-    ]);
+    let g = face_gallery(tmp.path());
+    let g = g.as_str();
     let face = fixture("astronaut_face.jpg");
     let err = fails(&[
         "enroll",
