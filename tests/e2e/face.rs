@@ -15,7 +15,7 @@ fn enrol_identify_verify_and_crop_from_photos() {
     let g = tmp.path().join("g");
     let g = g.to_str().unwrap();
     let face = fixture("astronaut_face.jpg");
-    let model = "face:dlib-resnet@1+flip:128";
+    let model = "face:dlib-resnet@1+mirror95:128";
     ok(&["init", "--gallery", g, "--model", model]);
 
     let out: Value = serde_json::from_str(&ok(&[
@@ -106,7 +106,13 @@ fn enrol_identify_verify_and_crop_from_photos() {
 /// A new gallery for the default face model, under `dir`.
 fn face_gallery(dir: &std::path::Path) -> String {
     let g = dir.join("g").to_str().unwrap().to_string();
-    ok(&["init", "--gallery", &g, "--model", "face:dlib-resnet@1+flip:128"]);
+    ok(&[
+        "init",
+        "--gallery",
+        &g,
+        "--model",
+        "face:dlib-resnet@1+mirror95:128",
+    ]);
     g
 }
 

@@ -108,7 +108,7 @@ fn main() -> Result<()> {
             chips.push(plain.crop(&img, face)?);
         }
     }
-    let tract = Embedder::new(&models.embedder, &Backend::Tract, false)?;
+    let tract = Embedder::new(&models.embedder, &Backend::Tract)?;
     let tract_ms = embed_only(&tract, &chips)?;
     let mut result = serde_json::json!({
         "images": images.len(), "failures": fail,
@@ -120,7 +120,7 @@ fn main() -> Result<()> {
             library: lib.clone(),
             threads: 1,
         };
-        let ort = Embedder::new(&models.embedder, &backend, false)?;
+        let ort = Embedder::new(&models.embedder, &backend)?;
         let ort_ms = embed_only(&ort, &chips)?;
         // Same crops, both runtimes: the outputs must agree.
         let max_diff = chips

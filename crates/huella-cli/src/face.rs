@@ -20,8 +20,8 @@ pub struct FaceArgs {
     /// source tree this binary was built in, else ./models).
     #[arg(long, global = true)]
     pub models_dir: Option<PathBuf>,
-    /// Embed each face once instead of averaging it with its mirror image (faster, a
-    /// little less accurate; templates are not comparable across this setting).
+    /// Embed one crop per face instead of the crop plus a tighter mirrored crop (faster,
+    /// a little less accurate; templates are not comparable across this setting).
     #[arg(long, global = true)]
     pub no_flip: bool,
     /// Inference backend: tract (built in) or ort (onnxruntime, needs a build with

@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..FaceConfig::default()
     };
     let pipeline = FacePipeline::new(&models, config.clone())?;
-    let embedder = Embedder::new(&models.embedder, &config.backend, false)?;
+    let embedder = Embedder::new(&models.embedder, &config.backend)?;
     for line in std::io::stdin().lock().lines() {
         let path = line?;
         let t0 = std::time::Instant::now();
@@ -34,6 +34,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let d = embedder.descriptor(&crop)?;
         let t3 = std::time::Instant::now();
         let m = embedder.descriptor(&crop.flip_horizontal())?;
+        // Scale jitter about the crop centre (test-time augmentation experiment).
+        let base = chip_transform(&face.landmarks).ok_or("degenerate")?;
+        let mut jitter = Vec::new();
+        for k in [0.95f32, 1.05] {
+            let jc = chip(&img, &huella_face::zoomed(&base, k));
+            jitter.push(embedder.descriptor(&jc)?);
+            jitter.push(embedder.descriptor(&jc.flip_horizontal())?);
+        }
         let b = face.detection.bbox;
         println!(
             "{}",
@@ -41,7 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "path": path, "faces": faces.len(),
                 "box": [b.left, b.top, b.right, b.bottom], "score": face.detection.score,
                 "landmarks": face.landmarks, "quality": face.quality,
-                "desc": d, "desc_flip": m,
+                "desc": d, "desc_flip": m, "jitter": jitter,
                 "ms": {"decode": (t1-t0).as_secs_f64()*1e3, "detect_landmarks": (t2-t1).as_secs_f64()*1e3, "embed": (t3-t2).as_secs_f64()*1e3},
             })
         );

@@ -41,3 +41,18 @@ pub fn chip_transform(landmarks: &[(f32, f32)]) -> Option<Affine2> {
 pub fn chip(img: &Image, to_image: &Affine2) -> Image {
     warp_affine(img, to_image, CHIP_SIZE, CHIP_SIZE)
 }
+
+/// The same alignment with the crop's field of view scaled by `k` about the crop centre
+/// (`k` < 1 is a tighter crop).
+pub fn zoomed(to_image: &Affine2, k: f32) -> Affine2 {
+    let c = CHIP_SIZE as f32 / 2.0 * (1.0 - k);
+    let m = to_image;
+    Affine2 {
+        a: m.a * k,
+        b: m.b * k,
+        c: m.c * k,
+        d: m.d * k,
+        tx: m.a * c + m.b * c + m.tx,
+        ty: m.c * c + m.d * c + m.ty,
+    }
+}

@@ -14,16 +14,14 @@ pub const DIMENSION: usize = 128;
 #[derive(Debug)]
 pub struct Embedder {
     model: Model,
-    flip: bool,
 }
 
 impl Embedder {
-    /// Loads the ONNX network. With `flip`, each crop is also embedded mirrored and the
-    /// two descriptors averaged (test-time augmentation; twice the cost).
-    pub fn new(onnx: &[u8], backend: &Backend, flip: bool) -> Result<Self, FaceError> {
+    /// Loads the ONNX network.
+    pub fn new(onnx: &[u8], backend: &Backend) -> Result<Self, FaceError> {
         let size = CHIP_SIZE as usize;
         let model = Model::load(onnx, &[1, 3, size, size], backend)?;
-        let embedder = Embedder { model, flip };
+        let embedder = Embedder { model };
         // A model with another output is not the network this crate was built for.
         let probe = embedder.descriptor(
             &Image::from_raw(CHIP_SIZE, CHIP_SIZE, vec![128; size * size * 3]).ok_or(
@@ -55,14 +53,14 @@ impl Embedder {
         Ok(out.into_iter().next().map(|o| o.data).unwrap_or_default())
     }
 
-    /// The unit embedding of one aligned crop (averaged with its mirror image when the
-    /// embedder was built with `flip`).
-    pub fn embed(&self, chip: &Image) -> Result<Embedding, FaceError> {
-        let mut d = self.descriptor(chip)?;
-        if self.flip {
-            let m = self.descriptor(&chip.flip_horizontal())?;
-            d.iter_mut().zip(m).for_each(|(a, b)| *a += b);
+    /// The unit embedding of one face from one or more crops of it (test-time
+    /// augmentation: the descriptors are summed, then normalised).
+    pub fn embed(&self, crops: &[Image]) -> Result<Embedding, FaceError> {
+        let mut sum = vec![0f32; DIMENSION];
+        for crop in crops {
+            let d = self.descriptor(crop)?;
+            sum.iter_mut().zip(d).for_each(|(a, b)| *a += b);
         }
-        Ok(Embedding::with_dimension(d, DIMENSION)?)
+        Ok(Embedding::with_dimension(sum, DIMENSION)?)
     }
 }

@@ -3,7 +3,7 @@
 //! [`FacePipeline`] turns a photo into a face [`huella_core::Template`]:
 //! BlazeFace finds every face ([`Detector`]), dlib's regression-tree cascade places five
 //! landmarks ([`ShapePredictor`]), a similarity transform cuts dlib's canonical 150x150
-//! crop ([`chip_transform`]), and dlib's ResNet embeds it ([`Embedder`], 128-d, unit norm,
+//! crop ([`chip_transform`]), and dlib's ResNet embeds it and a tighter mirrored crop ([`Embedder`], 128-d, unit norm,
 //! compared by cosine). A [`Quality`] record in the spirit of ISO/IEC 29794-5 comes with
 //! every face. No face is [`FaceError::NoBiometricFound`], never a zero vector.
 //!
@@ -28,7 +28,7 @@ mod landmarks;
 mod pipeline;
 mod quality;
 
-pub use align::{chip, chip_transform, template_points, CHIP_PADDING, CHIP_SIZE};
+pub use align::{chip, chip_transform, template_points, zoomed, CHIP_PADDING, CHIP_SIZE};
 pub use detect::{iou, Detection, Detector, DetectorSettings, Keypoints};
 pub use embed::{Embedder, DIMENSION};
 pub use error::FaceError;

@@ -6,7 +6,10 @@ use huella_core::{AlgorithmId, Extractor, Modality, Template};
 use huella_imaging::{decode, Image, Limits};
 use huella_infer::Backend;
 
-use crate::align::{chip, chip_transform};
+use crate::align::{chip, chip_transform, zoomed};
+
+/// Field of view of the mirrored crop relative to the aligned one.
+const MIRROR_CROP_SCALE: f32 = 0.95;
 use crate::detect::{Detection, Detector, DetectorSettings};
 use crate::embed::Embedder;
 use crate::error::FaceError;
@@ -72,7 +75,9 @@ impl FaceModels {
 pub struct FaceConfig {
     /// Inference backend for the detector and the embedder.
     pub backend: Backend,
-    /// Embed the mirrored crop too and average (slower, usually more accurate).
+    /// Also embed a mirrored crop, 5% tighter than the aligned one, and average: test-time
+    /// augmentation chosen on LFW View 1 (DevTest 98.3% -> 98.6% against the mirror of
+    /// the same crop); twice the embedding cost.
     pub flip: bool,
     /// Detector thresholds.
     pub detector: DetectorSettings,
@@ -163,8 +168,8 @@ impl FacePipeline {
                 reason: format!("{} landmarks, expected 5", shape.parts()),
             });
         }
-        let embedder = Embedder::new(&models.embedder, &config.backend, config.flip)?;
-        let version = if config.flip { "1+flip" } else { "1" };
+        let embedder = Embedder::new(&models.embedder, &config.backend)?;
+        let version = if config.flip { "1+mirror95" } else { "1" };
         let algorithm = AlgorithmId::new("dlib-resnet", version)?;
         Ok(FacePipeline {
             detector,
@@ -176,7 +181,8 @@ impl FacePipeline {
         })
     }
 
-    /// The algorithm stamped on templates (`dlib-resnet@1+flip` with test-time flips).
+    /// The algorithm stamped on templates (`dlib-resnet@1+mirror95` with the mirrored
+    /// second crop, `dlib-resnet@1` without).
     pub fn algorithm(&self) -> &AlgorithmId {
         &self.algorithm
     }
@@ -242,7 +248,12 @@ impl FacePipeline {
             .into_iter()
             .next()
             .ok_or(FaceError::NoBiometricFound)?;
-        let embedding = self.embedder.embed(&self.crop(img, &face)?)?;
+        let to_image = chip_transform(&face.landmarks).ok_or(FaceError::NoBiometricFound)?;
+        let mut crops = vec![chip(img, &to_image)];
+        if self.config.flip {
+            crops.push(chip(img, &zoomed(&to_image, MIRROR_CROP_SCALE)).flip_horizontal());
+        }
+        let embedding = self.embedder.embed(&crops)?;
         let template = Template::from_embedding(Modality::Face, self.algorithm.clone(), embedding);
         let low_quality = face.quality.summary < self.config.min_quality;
         Ok(FaceSample {

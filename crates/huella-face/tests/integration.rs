@@ -63,7 +63,7 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 #[test]
 fn embedding_of_dlibs_crop_matches_dlib() {
     // Same 150x150 crop into dlib's network (C++) and our ONNX conversion (tract).
-    let embedder = Embedder::new(&models().embedder, &Backend::Tract, false).unwrap();
+    let embedder = Embedder::new(&models().embedder, &Backend::Tract).unwrap();
     let ours = embedder
         .descriptor(&image("astronaut_chip_dlib.png"))
         .unwrap();
@@ -294,7 +294,7 @@ fn threads_share_one_pipeline_and_get_identical_results() {
 #[test]
 fn flip_changes_the_algorithm_id_and_keeps_the_identity() {
     let flip = FacePipeline::new(models(), FaceConfig::default()).unwrap();
-    assert_eq!(flip.algorithm().to_string(), "dlib-resnet@1+flip");
+    assert_eq!(flip.algorithm().to_string(), "dlib-resnet@1+mirror95");
     assert_eq!(pipeline().algorithm().to_string(), "dlib-resnet@1");
     let img = image("astronaut_face.jpg");
     let a = flip.extract_image(&img).unwrap().template;
