@@ -5,7 +5,9 @@
     python3 models/scripts/convert_dlib.py --out models/face
 
 writes
-  dlib_resnet_v1.onnx          the 128-d ResNet of dlib_face_recognition_resnet_model_v1.dat
+  dlib_resnet_v1.onnx.00, .01  the 128-d ResNet of dlib_face_recognition_resnet_model_v1.dat,
+                               split in 16 MiB parts (the repository keeps files under
+                               20 MiB); huella_infer::read_model_file joins them
   dlib_shape5.safetensors      the 5-point regression-tree cascade of
                                shape_predictor_5_face_landmarks.dat
 
@@ -371,6 +373,10 @@ def fetch_package(tmp):
     return os.path.join(tmp, "face_recognition_models-0.3.0")
 
 
+# Model files are committed in parts of at most this size.
+PART_BYTES = 16 << 20
+
+
 def sha256(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
@@ -389,12 +395,17 @@ def main():
             mean, size, layers, _ = parse_resnet(f.read())
         with open(os.path.join(models, "shape_predictor_5_face_landmarks.dat"), "rb") as f:
             sp = parse_shape_predictor(f.read())
-    import onnx
-    onnx_path = os.path.join(args.out, "dlib_resnet_v1.onnx")
-    onnx.save(resnet_to_onnx(mean, size, layers), onnx_path)
+    onnx_bytes = resnet_to_onnx(mean, size, layers).SerializeToString()
+    print("%s  dlib_resnet_v1.onnx (joined)" % hashlib.sha256(onnx_bytes).hexdigest())
+    written = []
+    for i in range(0, len(onnx_bytes), PART_BYTES):
+        part = os.path.join(args.out, "dlib_resnet_v1.onnx.%02d" % (i // PART_BYTES))
+        with open(part, "wb") as f:
+            f.write(onnx_bytes[i:i + PART_BYTES])
+        written.append(part)
     sp_path = os.path.join(args.out, "dlib_shape5.safetensors")
     write_safetensors(sp_path, sp, {"source": "face_recognition_models 0.3.0 shape_predictor_5_face_landmarks.dat"})
-    for p in (onnx_path, sp_path):
+    for p in written + [sp_path]:
         print("%s  %s" % (sha256(p), p))
 
 

@@ -53,7 +53,7 @@ impl FaceArgs {
         let candidates = [built_in, PathBuf::from("models")];
         candidates
             .into_iter()
-            .find(|d| d.join(huella_engine::face_files::EMBEDDER).is_file())
+            .find(|d| d.join(huella_engine::face_files::LANDMARKS).is_file())
             .context("no models directory found: pass --models-dir DIR or set HUELLA_MODELS")
     }
 

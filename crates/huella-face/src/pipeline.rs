@@ -25,7 +25,8 @@ pub mod files {
     pub const FALLBACK_DETECTOR: &str = "face/blazeface-back.onnx";
     /// dlib's 5-point landmark cascade.
     pub const LANDMARKS: &str = "face/dlib_shape5.safetensors";
-    /// dlib's ResNet embedder.
+    /// dlib's ResNet embedder (committed in parts `.00`, `.01`: see
+    /// [`huella_infer::read_model_file`]).
     pub const EMBEDDER: &str = "face/dlib_resnet_v1.onnx";
 }
 
@@ -56,7 +57,7 @@ impl FaceModels {
     /// Reads the default model files from a models directory given by the caller.
     pub fn from_dir(dir: &Path) -> std::io::Result<Self> {
         let read = |name: &str| {
-            std::fs::read(dir.join(name)).map_err(|e| {
+            huella_infer::read_model_file(&dir.join(name)).map_err(|e| {
                 std::io::Error::new(e.kind(), format!("{}: {e}", dir.join(name).display()))
             })
         };

@@ -13,7 +13,7 @@
 //! ```no_run
 //! use huella_infer::{Backend, Model};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let bytes = std::fs::read("models/face/dlib_resnet_v1.onnx")?;
+//! let bytes = huella_infer::read_model_file("models/face/dlib_resnet_v1.onnx".as_ref())?;
 //! let model = Model::load(&bytes, &[1, 3, 150, 150], &Backend::Tract)?;
 //! let outputs = model.run(&vec![128.0; 3 * 150 * 150])?;
 //! assert_eq!(outputs[0].shape, vec![1, 128]);
@@ -174,6 +174,41 @@ fn guarded<T>(
     })
 }
 
+/// Largest number of parts a split model file may have.
+const MAX_PARTS: usize = 100;
+
+/// Reads a model file the caller names. A model too large for the repository's per-file
+/// limit is committed split into `<path>.00`, `<path>.01`, ...; when `path` itself is
+/// absent, those parts are read in order and joined.
+pub fn read_model_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    match std::fs::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        other => return other,
+    }
+    let part = |i: usize| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".{i:02}"));
+        PathBuf::from(name)
+    };
+    let mut bytes = Vec::new();
+    for i in 0..MAX_PARTS {
+        match std::fs::read(part(i)) {
+            Ok(b) => bytes.extend_from_slice(&b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && i > 0 => return Ok(bytes),
+            Err(e) => {
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    format!("{}: {e}", part(i).display()),
+                ))
+            }
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("{} has over {MAX_PARTS} parts", path.display()),
+    ))
+}
+
 fn load_error(e: impl std::fmt::Display) -> InferError {
     InferError::Load {
         reason: format!("{e:#}"),
@@ -236,6 +271,25 @@ mod tests {
                 Err(InferError::Load { .. })
             ));
         }
+    }
+
+    #[test]
+    fn split_model_files_are_joined_in_order() {
+        let dir = std::env::temp_dir().join(format!("huella-infer-split-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let whole = dir.join("m.onnx");
+        for (i, part) in [&b"abc"[..], b"de", b"f"].iter().enumerate() {
+            std::fs::write(dir.join(format!("m.onnx.{i:02}")), part).unwrap();
+        }
+        assert_eq!(read_model_file(&whole).unwrap(), b"abcdef");
+        std::fs::write(&whole, b"xyz").unwrap();
+        assert_eq!(
+            read_model_file(&whole).unwrap(),
+            b"xyz",
+            "a whole file wins over parts"
+        );
+        assert!(read_model_file(&dir.join("missing.onnx")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

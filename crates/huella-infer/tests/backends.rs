@@ -4,11 +4,11 @@
 use huella_infer::{Backend, Model};
 
 fn model_bytes() -> Vec<u8> {
-    std::fs::read(concat!(
+    let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../models/face/dlib_resnet_v1.onnx"
-    ))
-    .unwrap()
+    );
+    huella_infer::read_model_file(path.as_ref()).unwrap()
 }
 
 fn input() -> Vec<f32> {
