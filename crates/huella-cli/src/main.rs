@@ -227,6 +227,25 @@ fn open_with(
         .with_context(|| format!("cannot open gallery {}", args.gallery.display()))
 }
 
+/// Opens the gallery with the face pipeline and extracts the probe face of `photo`.
+fn open_with_face(
+    gallery: &GalleryArgs,
+    face_args: &face::FaceArgs,
+    photo: &Path,
+) -> Result<(
+    Engine,
+    huella_engine::NewTemplate,
+    huella_engine::FaceSample,
+)> {
+    let pipeline = face_args.pipeline()?;
+    let engine = open_with(gallery, Some(pipeline.clone()))?;
+    let (template, sample) = face::face_template(&pipeline, photo, face_args.policy())?;
+    Ok((engine, template, sample))
+}
+
+const VERIFY_USAGE: &str =
+    "give two --face photos, two --input files, or one of them with --subject";
+
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string(value)?);
     Ok(())
@@ -283,10 +302,7 @@ fn run(command: Command, face_args: &face::FaceArgs) -> Result<()> {
         } => {
             let opts = search.options(&[])?;
             if let Some(photo) = face {
-                let pipeline = face_args.pipeline()?;
-                let engine = open_with(&gallery, Some(pipeline.clone()))?;
-                let (template, sample) =
-                    face::face_template(&pipeline, &photo, face_args.policy())?;
+                let (engine, template, sample) = open_with_face(&gallery, face_args, &photo)?;
                 let doc = input::EncounterInput::from_flags(
                     encounter.subject.unwrap_or_default(),
                     encounter.captured_at,
@@ -319,9 +335,7 @@ fn run(command: Command, face_args: &face::FaceArgs) -> Result<()> {
         } => {
             let opts = search.options(&within)?;
             if let Some(photo) = face {
-                let pipeline = face_args.pipeline()?;
-                let engine = open_with(&gallery, Some(pipeline.clone()))?;
-                let (probe, sample) = face::face_template(&pipeline, &photo, face_args.policy())?;
+                let (engine, probe, sample) = open_with_face(&gallery, face_args, &photo)?;
                 let candidates = engine.identify(&[probe.template], &opts)?;
                 return print_json(
                     &serde_json::json!({ "candidates": candidates, "face": face::describe(&sample) }),
@@ -355,24 +369,17 @@ fn run(command: Command, face_args: &face::FaceArgs) -> Result<()> {
                     .context("--gallery is required unless comparing two --face photos")?,
                 index: "auto".into(),
             };
-            let (engine, a) = match (faces.as_slice(), inputs.first()) {
-                ([photo], None) => {
-                    let pipeline = face_args.pipeline()?;
-                    let engine = open_with(&gallery, Some(pipeline.clone()))?;
-                    let (t, _) = face::face_template(&pipeline, photo, face_args.policy())?;
-                    (engine, t.template)
-                }
-                ([], Some(first_input)) => {
-                    let probe: ProbeInput = input::read_document(first_input)?;
-                    (open(&gallery)?, probe.templates()?.remove(0))
-                }
-                _ => bail!(
-                    "give two --face photos, two --input files, or one of them with --subject"
-                ),
-            };
             let first = |p: &Path| -> Result<_> {
                 let probe: ProbeInput = input::read_document(p)?;
                 Ok(probe.templates()?.remove(0))
+            };
+            let (engine, a) = match (faces.as_slice(), inputs.first()) {
+                ([photo], None) => {
+                    let (engine, t, _) = open_with_face(&gallery, face_args, photo)?;
+                    (engine, t.template)
+                }
+                ([], Some(first_input)) => (open(&gallery)?, first(first_input)?),
+                _ => bail!(VERIFY_USAGE),
             };
             let probes = inputs.len() + faces.len();
             let (score, template) = match (&subject, inputs.get(1), probes) {
@@ -381,9 +388,7 @@ fn run(command: Command, face_args: &face::FaceArgs) -> Result<()> {
                     (score, Some(t))
                 }
                 (None, Some(b), 2) => (engine.verify(&a, &first(b)?)?, None),
-                _ => bail!(
-                    "give two --face photos, two --input files, or one of them with --subject"
-                ),
+                _ => bail!(VERIFY_USAGE),
             };
             let decision = threshold.map(|t| score.value() >= t);
             print_json(&serde_json::json!({
