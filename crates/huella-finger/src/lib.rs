@@ -1,0 +1,14 @@
+//! Fingerprints for Huella: minutiae templates, their ISO/ANSI codecs, the matcher, the
+//! 1:N index code and quality.
+//!
+//! Coordinates are pixels with the origin at the top-left of the image and y pointing
+//! down; a minutia's angle is in radians in `[0, 2π)`, measured counter-clockwise from
+//! the positive x axis as the image is viewed (the ISO/IEC 19794-2 convention).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+mod minutia;
+
+pub use error::FingerError;
+pub use minutia::{FingerTemplate, Minutia, MinutiaKind, MAX_MINUTIAE};
