@@ -8,7 +8,9 @@
 #![deny(missing_docs)]
 
 mod error;
+mod matcher;
 mod minutia;
 
 pub use error::FingerError;
+pub use matcher::{MatchedPair, Matcher, MatcherParams, PreparedFinger};
 pub use minutia::{FingerTemplate, Minutia, MinutiaKind, MAX_MINUTIAE};

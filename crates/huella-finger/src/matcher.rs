@@ -1,0 +1,601 @@
+//! The minutiae matcher: Minutia Cylinder-Code with relaxation.
+//!
+//! Implements R. Cappelli, M. Ferrara, D. Maltoni, "Minutia Cylinder-Code: a new
+//! representation and matching technique for fingerprint recognition", IEEE TPAMI 32(12),
+//! 2010: every minutia gets a *cylinder*, a 3-D histogram of where its neighbours lie
+//! (16 x 16 spatial cells in the minutia's own frame, so rotation and translation do
+//! not matter) and how their directions differ from its own (6 sections). We use the
+//! bit-based variant: a cell is 1 when the neighbour contribution exceeds μΨ, and two
+//! cylinders are compared with popcounts on the cells valid in both. The global score is
+//! the paper's LSS-R: the best one-to-one cylinder pairs are re-weighted by how well
+//! their pairwise geometry agrees (distances, direction differences, radial angles) in
+//! five relaxation rounds, and the mean similarity of the most consistent pairs is the
+//! score. Parameters are the paper's, for 500 ppi; coordinates of templates at other
+//! resolutions are scaled to 500 ppi first.
+//!
+//! Scores lie in `[0, 1]`, higher = more alike; comparing a template with itself gives
+//! a high score, templates with fewer than two usable minutiae score 0.
+
+use crate::{FingerTemplate, Minutia};
+use std::f32::consts::{PI, TAU};
+
+/// Spatial cells along a cylinder's side (`N_S`).
+const NS: usize = 16;
+/// Direction sections (`N_D`).
+const ND: usize = 6;
+/// 64-bit words of one direction layer (`NS * NS` bits).
+const LAYER_WORDS: usize = NS * NS / 64;
+
+/// The MCC and LSS-R parameters (defaults: the paper's values for 500 ppi images).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatcherParams {
+    /// Cylinder radius `R`, pixels at 500 ppi.
+    pub radius: f32,
+    /// Spatial Gaussian `σ_S`, pixels.
+    pub sigma_s: f32,
+    /// Directional Gaussian `σ_D`, radians.
+    pub sigma_d: f32,
+    /// Cell activation threshold `μ_Ψ`.
+    pub mu_psi: f32,
+    /// Offset `Ω` of the minutiae convex hull within which cells are valid, pixels.
+    pub hull_offset: f32,
+    /// Least fraction of a cylinder's cells that must be valid (`min_VC`).
+    pub min_valid_cells: f32,
+    /// Least number of neighbours a minutia needs for a valid cylinder (`min_M`).
+    pub min_neighbours: usize,
+    /// Least fraction of cells valid in both cylinders for them to be compared (`min_ME`).
+    pub min_matchable: f32,
+    /// Largest direction difference of two comparable minutiae (`δ_θ`), radians.
+    pub max_direction_diff: f32,
+    /// `min_NP`, `max_NP`, `μ_P`, `τ_P` of the number of pairs averaged into the score.
+    pub pairs: (usize, usize, f32, f32),
+    /// Relaxation weight `w_R`.
+    pub relax_weight: f32,
+    /// Relaxation rounds `n_rel`.
+    pub relax_rounds: usize,
+    /// `(μ, τ)` of the three compatibility sigmoids (distance, direction, radial angle).
+    pub compat: [(f32, f32); 3],
+}
+
+impl Default for MatcherParams {
+    fn default() -> Self {
+        Self {
+            radius: 70.0,
+            sigma_s: 28.0 / 3.0,
+            sigma_d: 2.0 * PI / 9.0,
+            mu_psi: 0.01,
+            hull_offset: 50.0,
+            min_valid_cells: 0.75,
+            min_neighbours: 2,
+            min_matchable: 0.6,
+            max_direction_diff: PI / 2.0,
+            pairs: (4, 12, 20.0, 0.4),
+            relax_weight: 0.5,
+            relax_rounds: 5,
+            compat: [(5.0, -1.6), (PI / 12.0, -30.0), (PI / 12.0, -30.0)],
+        }
+    }
+}
+
+/// One minutia in the matcher's frame: 500 ppi, y up (so angles are the usual
+/// counter-clockwise ones).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Point {
+    x: f32,
+    y: f32,
+    angle: f32,
+}
+
+/// A cylinder: value bits by direction layer, and the validity bits of its cells.
+#[derive(Debug, Clone, PartialEq)]
+struct Cylinder {
+    values: [[u64; LAYER_WORDS]; ND],
+    valid: [u64; LAYER_WORDS],
+    /// Index of the minutia it belongs to.
+    minutia: usize,
+}
+
+/// A template made ready for fast repeated comparison (cylinders built once).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedFinger {
+    points: Vec<Point>,
+    cylinders: Vec<Cylinder>,
+}
+
+impl PreparedFinger {
+    /// How many minutiae have a valid cylinder (those that can take part in a match).
+    pub fn usable_minutiae(&self) -> usize {
+        self.cylinders.len()
+    }
+}
+
+/// One pair of minutiae the matcher paired, for display to an examiner.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MatchedPair {
+    /// Index into the first template's minutiae.
+    pub a: usize,
+    /// Index into the second template's minutiae.
+    pub b: usize,
+    /// The pair's similarity after relaxation, `[0, 1]`.
+    pub similarity: f32,
+}
+
+/// The MCC matcher. Build once, share across threads (it is `Sync`).
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    params: MatcherParams,
+    /// Cell-centre offsets in units of the cell size, relative to the minutia, for the
+    /// cells inside the cylinder's radius (others are never valid).
+    cells: Vec<(usize, f32, f32)>,
+    /// Centre angle of each direction section.
+    sections: [f32; ND],
+}
+
+impl Default for Matcher {
+    fn default() -> Self {
+        Self::new(MatcherParams::default())
+    }
+}
+
+impl Matcher {
+    /// A matcher with the given parameters.
+    pub fn new(params: MatcherParams) -> Self {
+        let cell = 2.0 * params.radius / NS as f32;
+        let half = (NS as f32 + 1.0) / 2.0;
+        let mut cells = Vec::with_capacity(NS * NS);
+        for i in 0..NS {
+            for j in 0..NS {
+                let (u, v) = ((i as f32 + 1.0 - half) * cell, (j as f32 + 1.0 - half) * cell);
+                if u.hypot(v) <= params.radius {
+                    cells.push((i * NS + j, u, v));
+                }
+            }
+        }
+        let delta = TAU / ND as f32;
+        let sections = std::array::from_fn(|k| -PI + (k as f32 + 0.5) * delta);
+        Self {
+            params,
+            cells,
+            sections,
+        }
+    }
+
+    /// The parameters in use.
+    pub fn params(&self) -> &MatcherParams {
+        &self.params
+    }
+
+    /// Build the cylinders of a template.
+    pub fn prepare(&self, template: &FingerTemplate) -> PreparedFinger {
+        let points = to_points(template);
+        let hull = convex_hull(&points);
+        let p = &self.params;
+        let reach = p.radius + 3.0 * p.sigma_s;
+        let cylinders = points
+            .iter()
+            .enumerate()
+            .filter_map(|(index, m)| {
+                let neighbours: Vec<&Point> = points
+                    .iter()
+                    .enumerate()
+                    .filter(|&(j, n)| j != index && dist(m, n) <= reach)
+                    .map(|(_, n)| n)
+                    .collect();
+                if neighbours.len() < p.min_neighbours {
+                    return None;
+                }
+                self.cylinder(index, m, &neighbours, &hull)
+            })
+            .collect();
+        PreparedFinger { points, cylinders }
+    }
+
+    fn cylinder(
+        &self,
+        index: usize,
+        m: &Point,
+        neighbours: &[&Point],
+        hull: &[(f32, f32)],
+    ) -> Option<Cylinder> {
+        let p = &self.params;
+        let (sin, cos) = m.angle.sin_cos();
+        let mut cyl = Cylinder {
+            values: [[0; LAYER_WORDS]; ND],
+            valid: [0; LAYER_WORDS],
+            minutia: index,
+        };
+        let mut valid_cells = 0usize;
+        let spatial_norm = 1.0 / (p.sigma_s * (TAU).sqrt());
+        let cutoff = 3.0 * p.sigma_s;
+        let mut sums = [0.0f32; ND];
+        for &(bit, u, v) in &self.cells {
+            // The cell centre: the offset turned into the minutia's own frame.
+            let cx = m.x + cos * u - sin * v;
+            let cy = m.y + sin * u + cos * v;
+            if !inside_hull(hull, (cx, cy), p.hull_offset) {
+                continue;
+            }
+            valid_cells += 1;
+            let (word, mask) = (bit / 64, 1u64 << (bit % 64));
+            cyl.valid[word] |= mask;
+            sums.fill(0.0);
+            for n in neighbours {
+                let d = (n.x - cx).hypot(n.y - cy);
+                if d > cutoff {
+                    continue;
+                }
+                let spatial = spatial_norm * (-d * d / (2.0 * p.sigma_s * p.sigma_s)).exp();
+                let dtheta = angle_diff(m.angle, n.angle);
+                for (k, sum) in sums.iter_mut().enumerate() {
+                    *sum += spatial * self.directional(angle_diff(self.sections[k], dtheta));
+                }
+            }
+            for (k, sum) in sums.iter().enumerate() {
+                if *sum >= p.mu_psi {
+                    cyl.values[k][word] |= mask;
+                }
+            }
+        }
+        let enough = valid_cells as f32 >= p.min_valid_cells * self.cells.len() as f32;
+        enough.then_some(cyl)
+    }
+
+    /// Integral of the directional Gaussian over the section centred on `alpha`.
+    fn directional(&self, alpha: f32) -> f32 {
+        let half = PI / ND as f32;
+        let s = self.params.sigma_d * std::f32::consts::SQRT_2;
+        0.5 * (erf((alpha + half) / s) - erf((alpha - half) / s))
+    }
+
+    /// Similarity of two cylinders, `[0, 1]`; 0 when they cannot be compared.
+    fn cylinder_similarity(&self, a: &Cylinder, pa: &Point, b: &Cylinder, pb: &Point) -> f32 {
+        if angle_diff(pa.angle, pb.angle).abs() > self.params.max_direction_diff {
+            return 0.0;
+        }
+        let mut common = [0u64; LAYER_WORDS];
+        let mut common_cells = 0;
+        for w in 0..LAYER_WORDS {
+            common[w] = a.valid[w] & b.valid[w];
+            common_cells += common[w].count_ones();
+        }
+        if (common_cells as f32) < self.params.min_matchable * self.cells.len() as f32 {
+            return 0.0;
+        }
+        let (mut na, mut nb, mut nx) = (0u32, 0u32, 0u32);
+        for k in 0..ND {
+            for w in 0..LAYER_WORDS {
+                let (x, y) = (a.values[k][w] & common[w], b.values[k][w] & common[w]);
+                na += x.count_ones();
+                nb += y.count_ones();
+                nx += (x ^ y).count_ones();
+            }
+        }
+        let norms = (na as f32).sqrt() + (nb as f32).sqrt();
+        if norms == 0.0 {
+            return 0.0;
+        }
+        1.0 - (nx as f32).sqrt() / norms
+    }
+
+    /// Compare two prepared templates: `[0, 1]`, higher = more alike.
+    pub fn compare(&self, a: &PreparedFinger, b: &PreparedFinger) -> f32 {
+        let pairs = self.relaxed_pairs(a, b);
+        pairs.iter().map(|p| p.similarity).sum::<f32>() / pairs.len().max(1) as f32
+    }
+
+    /// Compare two templates (prepares both; use [`Matcher::prepare`] and
+    /// [`Matcher::compare`] when one side is compared many times).
+    pub fn compare_templates(&self, a: &FingerTemplate, b: &FingerTemplate) -> f32 {
+        self.compare(&self.prepare(a), &self.prepare(b))
+    }
+
+    /// The minutia pairs behind the score (indices into each template's minutiae), best
+    /// first: what an examiner is shown.
+    pub fn matched_pairs(&self, a: &PreparedFinger, b: &PreparedFinger) -> Vec<MatchedPair> {
+        let mut pairs = self.relaxed_pairs(a, b);
+        pairs.sort_by(|x, y| y.similarity.total_cmp(&x.similarity));
+        pairs
+    }
+
+    /// LSS-R: the `n_P` most geometrically consistent one-to-one pairs after relaxation.
+    fn relaxed_pairs(&self, a: &PreparedFinger, b: &PreparedFinger) -> Vec<MatchedPair> {
+        let (na, nb) = (a.cylinders.len(), b.cylinders.len());
+        if na < 2 || nb < 2 {
+            return Vec::new();
+        }
+        let mut scored = Vec::with_capacity(na * nb);
+        for (r, ca) in a.cylinders.iter().enumerate() {
+            let pa = &a.points[ca.minutia];
+            for (c, cb) in b.cylinders.iter().enumerate() {
+                let s = self.cylinder_similarity(ca, pa, cb, &b.points[cb.minutia]);
+                if s > 0.0 {
+                    scored.push((s, r, c));
+                }
+            }
+        }
+        // Best first; ties broken by index so the result never depends on sort stability.
+        scored.sort_unstable_by(|x, y| y.0.total_cmp(&x.0).then((x.1, x.2).cmp(&(y.1, y.2))));
+        let wanted = na.min(nb);
+        let (mut used_a, mut used_b) = (vec![false; na], vec![false; nb]);
+        let mut chosen = Vec::with_capacity(wanted);
+        for &(s, r, c) in &scored {
+            if chosen.len() == wanted {
+                break;
+            }
+            if !used_a[r] && !used_b[c] {
+                used_a[r] = true;
+                used_b[c] = true;
+                chosen.push((s, a.cylinders[r].minutia, b.cylinders[c].minutia));
+            }
+        }
+        let (min_np, max_np, mu_p, tau_p) = self.params.pairs;
+        let n_p = min_np
+            + ((sigmoid(wanted as f32, mu_p, tau_p) * (max_np - min_np) as f32).round() as usize);
+        let relaxed = self.relax(&chosen, a, b);
+        let mut order: Vec<usize> = (0..chosen.len()).collect();
+        let efficiency = |t: usize| relaxed[t] / chosen[t].0;
+        order.sort_by(|&x, &y| efficiency(y).total_cmp(&efficiency(x)).then(x.cmp(&y)));
+        order
+            .into_iter()
+            .take(n_p.min(chosen.len()))
+            .map(|t| MatchedPair {
+                a: chosen[t].1,
+                b: chosen[t].2,
+                similarity: relaxed[t],
+            })
+            .collect()
+    }
+
+    /// Relaxation: each pair's similarity is pulled towards the similarities of the
+    /// pairs geometrically compatible with it.
+    fn relax(&self, pairs: &[(f32, usize, usize)], a: &PreparedFinger, b: &PreparedFinger) -> Vec<f32> {
+        let n = pairs.len();
+        let mut lambda: Vec<f32> = pairs.iter().map(|p| p.0).collect();
+        if n < 2 {
+            return lambda;
+        }
+        let [(mu1, tau1), (mu2, tau2), (mu3, tau3)] = self.params.compat;
+        let mut rho = vec![0.0f32; n * n];
+        for t in 0..n {
+            let (at, bt) = (&a.points[pairs[t].1], &b.points[pairs[t].2]);
+            for k in (t + 1)..n {
+                let (ak, bk) = (&a.points[pairs[k].1], &b.points[pairs[k].2]);
+                let d1 = (dist(at, ak) - dist(bt, bk)).abs();
+                let d2 = angle_diff(angle_diff(at.angle, ak.angle), angle_diff(bt.angle, bk.angle)).abs();
+                let d3 = angle_diff(radial(at, ak), radial(bt, bk)).abs();
+                let r = sigmoid(d1, mu1, tau1) * sigmoid(d2, mu2, tau2) * sigmoid(d3, mu3, tau3);
+                rho[t * n + k] = r;
+                rho[k * n + t] = r;
+            }
+        }
+        let w = self.params.relax_weight;
+        let mut next = vec![0.0f32; n];
+        for _ in 0..self.params.relax_rounds {
+            for t in 0..n {
+                let support: f32 = (0..n).map(|k| rho[t * n + k] * lambda[k]).sum();
+                next[t] = w * lambda[t] + (1.0 - w) * support / (n - 1) as f32;
+            }
+            std::mem::swap(&mut lambda, &mut next);
+        }
+        lambda
+    }
+}
+
+/// Template minutiae in the matcher's frame: scaled to 500 ppi, y up.
+fn to_points(t: &FingerTemplate) -> Vec<Point> {
+    let scale = |res: u16| match res {
+        // 197 px/cm is 500 ppi; an absent or implausible resolution is taken as 500 ppi.
+        98..=400 => 197.0 / res as f32,
+        _ => 1.0,
+    };
+    let (sx, sy) = (scale(t.resolution_x), scale(t.resolution_y));
+    t.minutiae
+        .iter()
+        .map(|m: &Minutia| Point {
+            x: m.x as f32 * sx,
+            y: -(m.y as f32) * sy,
+            angle: m.angle.rem_euclid(TAU),
+        })
+        .collect()
+}
+
+fn dist(a: &Point, b: &Point) -> f32 {
+    (a.x - b.x).hypot(a.y - b.y)
+}
+
+/// `a - b` wrapped into `[-π, π)`.
+fn angle_diff(a: f32, b: f32) -> f32 {
+    (a - b + PI).rem_euclid(TAU) - PI
+}
+
+/// The angle between `m`'s direction and the line from `n` to `m` (the paper's `d_R`).
+fn radial(m: &Point, n: &Point) -> f32 {
+    angle_diff(m.angle, (m.y - n.y).atan2(m.x - n.x))
+}
+
+/// `1 / (1 + e^(-τ (v - μ)))`.
+fn sigmoid(v: f32, mu: f32, tau: f32) -> f32 {
+    1.0 / (1.0 + (-tau * (v - mu)).exp())
+}
+
+/// Error function, Abramowitz and Stegun 7.1.26 (absolute error < 1.5e-7).
+fn erf(x: f32) -> f32 {
+    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
+    let poly = t
+        * (0.254_829_6 + t * (-0.284_496_72 + t * (1.421_413_8 + t * (-1.453_152 + t * 1.061_405_4))));
+    let y = 1.0 - poly * (-x * x).exp();
+    y.copysign(x)
+}
+
+/// Convex hull of the minutiae, counter-clockwise (Andrew's monotone chain).
+fn convex_hull(points: &[Point]) -> Vec<(f32, f32)> {
+    let mut pts: Vec<(f32, f32)> = points.iter().map(|p| (p.x, p.y)).collect();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    pts.dedup();
+    if pts.len() < 3 {
+        return pts;
+    }
+    let cross = |o: (f32, f32), a: (f32, f32), b: (f32, f32)| {
+        (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0)
+    };
+    let mut hull: Vec<(f32, f32)> = Vec::with_capacity(pts.len() * 2);
+    for pass in 0..2 {
+        let start = hull.len();
+        let iter: Box<dyn Iterator<Item = &(f32, f32)>> = if pass == 0 {
+            Box::new(pts.iter())
+        } else {
+            Box::new(pts.iter().rev())
+        };
+        for &p in iter {
+            while hull.len() >= start + 2 && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0.0 {
+                hull.pop();
+            }
+            hull.push(p);
+        }
+        hull.pop();
+    }
+    hull
+}
+
+/// Whether `p` lies inside the hull or within `offset` of it.
+fn inside_hull(hull: &[(f32, f32)], p: (f32, f32), offset: f32) -> bool {
+    match hull.len() {
+        0 => false,
+        1 => (p.0 - hull[0].0).hypot(p.1 - hull[0].1) <= offset,
+        n => {
+            let mut inside = n >= 3;
+            let mut nearest = f32::INFINITY;
+            for i in 0..n {
+                let (a, b) = (hull[i], hull[(i + 1) % n]);
+                let (ex, ey) = (b.0 - a.0, b.1 - a.1);
+                let (px, py) = (p.0 - a.0, p.1 - a.1);
+                if ex * py - ey * px < 0.0 {
+                    inside = false;
+                }
+                let len2 = ex * ex + ey * ey;
+                let t = if len2 > 0.0 { ((px * ex + py * ey) / len2).clamp(0.0, 1.0) } else { 0.0 };
+                nearest = nearest.min((px - t * ex).hypot(py - t * ey));
+            }
+            inside || nearest <= offset
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MinutiaKind;
+    use huella_core::FingerPosition;
+
+    /// A deterministic pseudo-random finger: `n` minutiae spread over a 300x400 image.
+    fn finger(seed: u64, n: usize) -> FingerTemplate {
+        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut next = move || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 33) as f32) / (1u64 << 31) as f32
+        };
+        let minutiae = (0..n)
+            .map(|_| Minutia {
+                x: 40 + (next() * 220.0) as u16,
+                y: 40 + (next() * 320.0) as u16,
+                angle: next() * TAU,
+                kind: MinutiaKind::Ending,
+                quality: 60,
+            })
+            .collect();
+        FingerTemplate {
+            width: 300,
+            height: 400,
+            resolution_x: 197,
+            resolution_y: 197,
+            position: FingerPosition::Unknown,
+            quality: 60,
+            minutiae,
+        }
+    }
+
+    /// The same finger moved: rotated by `rot` around (150, 200), shifted, every
+    /// minutia jittered by up to `jitter` pixels, the ones leaving the image dropped.
+    fn moved(t: &FingerTemplate, rot: f32, shift: (f32, f32), jitter: f32) -> FingerTemplate {
+        let (s, c) = rot.sin_cos();
+        let mut out = t.clone();
+        out.minutiae = t
+            .minutiae
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                let (dx, dy) = (m.x as f32 - 150.0, m.y as f32 - 200.0);
+                // Counter-clockwise as viewed with y down.
+                let j = jitter * ((i as f32 * 1.7).sin());
+                let x = 150.0 + c * dx + s * dy + shift.0 + j;
+                let y = 200.0 - s * dx + c * dy + shift.1 - j;
+                ((0.0..300.0).contains(&x) && (0.0..400.0).contains(&y)).then(|| Minutia {
+                    x: x as u16,
+                    y: y as u16,
+                    angle: (m.angle + rot).rem_euclid(TAU),
+                    ..*m
+                })
+            })
+            .collect();
+        out
+    }
+
+    #[test]
+    fn mates_outscore_non_mates_under_rotation_and_translation() {
+        let m = Matcher::default();
+        for seed in 0..5 {
+            let a = finger(seed, 40);
+            let mate = moved(&a, 0.5, (15.0, -20.0), 2.0);
+            let other = finger(seed + 100, 40);
+            let genuine = m.compare_templates(&a, &mate);
+            let impostor = m.compare_templates(&a, &other);
+            assert!(genuine > 0.3, "seed {seed}: genuine {genuine}");
+            assert!(impostor < 0.15, "seed {seed}: impostor {impostor}");
+        }
+    }
+
+    #[test]
+    fn scores_are_bounded_symmetric_and_self_match_is_high() {
+        let m = Matcher::default();
+        let (a, b) = (finger(1, 35), moved(&finger(1, 35), -0.3, (5.0, 5.0), 3.0));
+        let (ab, ba) = (m.compare_templates(&a, &b), m.compare_templates(&b, &a));
+        assert!((0.0..=1.0).contains(&ab));
+        assert!((ab - ba).abs() < 1e-3, "{ab} vs {ba}");
+        assert!(m.compare_templates(&a, &a) > 0.9);
+    }
+
+    #[test]
+    fn degenerate_templates_score_zero() {
+        let m = Matcher::default();
+        let a = finger(3, 30);
+        for n in [0, 1, 2] {
+            assert_eq!(m.compare_templates(&a, &finger(4, n)), 0.0);
+        }
+        // All minutiae on one spot: no valid cylinder area, still no panic.
+        let mut same = finger(5, 10);
+        for mi in &mut same.minutiae {
+            (mi.x, mi.y) = (100, 100);
+        }
+        assert!(m.compare_templates(&same, &same).is_finite());
+    }
+
+    #[test]
+    fn erf_matches_known_values() {
+        for (x, want) in [(0.0, 0.0), (0.5, 0.520_499_9), (1.0, 0.842_700_8), (-2.0, -0.995_322_3)] {
+            assert!((erf(x) - want).abs() < 1e-6, "erf({x})");
+        }
+    }
+
+    #[test]
+    fn hull_contains_its_inside_and_offset_band() {
+        let pts: Vec<Point> = [(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0), (5.0, 5.0)]
+            .iter()
+            .map(|&(x, y)| Point { x, y, angle: 0.0 })
+            .collect();
+        let hull = convex_hull(&pts);
+        assert_eq!(hull.len(), 4);
+        assert!(inside_hull(&hull, (5.0, 5.0), 0.0));
+        assert!(!inside_hull(&hull, (15.0, 5.0), 4.0));
+        assert!(inside_hull(&hull, (15.0, 5.0), 5.0));
+    }
+}
