@@ -92,6 +92,7 @@ mod error;
 mod identification;
 mod input;
 mod keys;
+mod fvc;
 mod lfw;
 mod plot;
 mod report;
@@ -99,6 +100,10 @@ mod stats;
 mod verification;
 
 pub use error::EvalError;
+pub use fvc::{
+    fvc_figures, read_fvc_databases, FvcDatabase, FvcDatabaseReport, FvcFigures, FvcPairs, FvcReport,
+    FvcSample, FvcSummary,
+};
 pub use identification::{
     CandidateRow, FpirPoint, IdentConventions, IdentCurvePoint, IdentificationBuilder,
     IdentificationOptions, IdentificationReport, ProbeCounts, RankRate, CANDIDATE_COLUMNS,
