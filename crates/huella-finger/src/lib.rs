@@ -10,7 +10,9 @@
 mod error;
 mod matcher;
 mod minutia;
+mod record;
 
 pub use error::FingerError;
 pub use matcher::{MatchedPair, Matcher, MatcherParams, PreparedFinger};
 pub use minutia::{FingerTemplate, Minutia, MinutiaKind, MAX_MINUTIAE};
+pub use record::{ExtendedData, FingerView, MinutiaeRecord, RecordFormat, RecordMinutia};
