@@ -49,6 +49,9 @@ pub enum EvalCommand {
     /// The LFW face verification protocol through the face pipeline: View 2 10-fold
     /// accuracy, TAR at FAR 1e-3, failures to enrol, extraction time.
     Lfw(crate::lfw::LfwArgs),
+    /// The FVC fingerprint verification protocol per database (genuine pairs, FVC and
+    /// all-pairs impostor sets): EER, FMR100, FMR1000, ZeroFMR, failures to enrol, times.
+    Fvc(crate::fvc::FvcArgs),
 }
 
 /// Where the results go.
@@ -89,6 +92,7 @@ pub fn run(cmd: EvalCommand, face: &crate::face::FaceArgs) -> Result<()> {
     let mut so = stdout.lock();
     match cmd {
         EvalCommand::Lfw(args) => return crate::lfw::run(&args, face),
+        EvalCommand::Fvc(args) => return crate::fvc::run(&args),
         EvalCommand::Scores {
             input,
             bootstrap,

@@ -7,6 +7,7 @@
 mod demo;
 mod eval;
 mod face;
+mod fvc;
 mod input;
 mod lfw;
 

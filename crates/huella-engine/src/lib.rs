@@ -49,6 +49,10 @@ pub use engine::{Engine, EngineStats, Enrolment, IdentifyOptions, IndexStats, MA
 pub use error::{ConfigError, EngineError};
 pub use face::{compare_faces, face_model, face_sample, FaceComparison, QualityPolicy};
 pub use huella_face::files as face_files;
+/// Fingerprints: minutiae templates, ISO/ANSI records, the matcher.
+pub mod finger {
+    pub use huella_finger::*;
+}
 pub use huella_face::{Face, FaceConfig, FaceError, FaceModels, FacePipeline, FaceSample, Quality};
 pub use huella_imaging::{encode_png, Image, ImagingError, Limits};
 pub use huella_infer::Backend;
