@@ -8,11 +8,13 @@
 #![deny(missing_docs)]
 
 mod error;
+mod extract;
 mod matcher;
 mod minutia;
 mod record;
 
 pub use error::FingerError;
+pub use extract::{ExtractConfig, Extraction, FeatureMaps, FingerExtractor, MIN_SIDE, WORKING_PPI};
 pub use matcher::{MatchedPair, Matcher, MatcherParams, PreparedFinger};
 pub use minutia::{FingerTemplate, Minutia, MinutiaKind, MAX_MINUTIAE};
 pub use record::{ExtendedData, FingerView, MinutiaeRecord, RecordFormat, RecordMinutia};
