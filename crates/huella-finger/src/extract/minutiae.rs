@@ -221,7 +221,8 @@ fn trace_branches(
             }
         }
     }
-    // Adjacent starts belong to one branch; its first pixel is its first member.
+    // 4-adjacent starts belong to one branch (for a single pixel these are its
+    // crossing-number runs); a branch's first pixel is its first member.
     let mut group = vec![usize::MAX; starts.len()];
     let mut firsts = Vec::new();
     for i in 0..starts.len() {
@@ -233,7 +234,7 @@ fn trace_branches(
         while let Some(j) = stack.pop() {
             for k in 0..starts.len() {
                 let (a, b) = (starts[j], starts[k]);
-                if group[k] == usize::MAX && (a.0 - b.0).abs() <= 1 && (a.1 - b.1).abs() <= 1 {
+                if group[k] == usize::MAX && (a.0 - b.0).abs() + (a.1 - b.1).abs() == 1 {
                     group[k] = firsts.len();
                     stack.push(k);
                 }
