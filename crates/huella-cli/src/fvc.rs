@@ -8,7 +8,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use huella_engine::finger::{FingerTemplate, Matcher, MinutiaeRecord, PreparedFinger};
-use huella_eval::{fvc_figures, read_fvc_databases, FvcDatabase, FvcDatabaseReport, FvcPairs, FvcReport};
+use huella_eval::{
+    fvc_figures, read_fvc_databases, FvcDatabase, FvcDatabaseReport, FvcPairs, FvcReport,
+};
 
 /// Where the minutiae come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -38,11 +40,16 @@ pub struct FvcArgs {
 }
 
 /// Minutiae of one sample, or why there are none.
-fn load(source: FvcSource, image: &std::path::Path, template: Option<&std::path::Path>) -> Result<FingerTemplate> {
+fn load(
+    source: FvcSource,
+    image: &std::path::Path,
+    template: Option<&std::path::Path>,
+) -> Result<FingerTemplate> {
     match source {
         FvcSource::Templates => {
             let path = template.context("no .iso template beside the image")?;
-            let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
             Ok(MinutiaeRecord::decode(&bytes)?.to_template(0)?)
         }
         FvcSource::Images => {
@@ -84,13 +91,25 @@ fn run_database(db: &FvcDatabase, source: FvcSource, matcher: &Matcher) -> Resul
     let fvc: Vec<Option<f32>> = pairs
         .fvc_impostor
         .iter()
-        .map(|p| all[pairs.all_impostor.binary_search(p).expect("FVC impostor pairs are a subset of all")])
+        .map(|p| {
+            all[pairs
+                .all_impostor
+                .binary_search(p)
+                .expect("FVC impostor pairs are a subset of all")]
+        })
         .collect();
     let fte = prepared.iter().filter(|p| p.is_none()).count();
-    let rows = [("genuine", &pairs.genuine, &genuine), ("impostor", &pairs.all_impostor, &all)]
-        .into_iter()
-        .flat_map(|(set, p, s)| p.iter().zip(s.iter()).map(move |(&(i, j), &s)| (set, i, j, s)))
-        .collect();
+    let rows = [
+        ("genuine", &pairs.genuine, &genuine),
+        ("impostor", &pairs.all_impostor, &all),
+    ]
+    .into_iter()
+    .flat_map(|(set, p, s)| {
+        p.iter()
+            .zip(s.iter())
+            .map(move |(&(i, j), &s)| (set, i, j, s))
+    })
+    .collect();
     Ok(Scored {
         report: FvcDatabaseReport {
             name: db.name.clone(),
@@ -113,7 +132,8 @@ pub fn run(args: &FvcArgs) -> Result<()> {
     let mut csv = match &args.scores_csv {
         Some(path) => {
             let mut f = std::io::BufWriter::new(
-                std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+                std::fs::File::create(path)
+                    .with_context(|| format!("cannot create {}", path.display()))?,
             );
             writeln!(f, "db,set,a,b,score")?;
             Some(f)
@@ -168,7 +188,8 @@ pub fn run(args: &FvcArgs) -> Result<()> {
         100.0 * s.mean_zero_fmr_all_impostors,
     );
     if let Some(path) = &args.json {
-        let f = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let f = std::fs::File::create(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
         report.write_json(std::io::BufWriter::new(f))?;
     }
     Ok(())

@@ -91,7 +91,12 @@ fn read_database(dir: &Path) -> Result<Option<FvcDatabase>, EvalError> {
             continue;
         };
         if samples.len() >= MAX_SAMPLES {
-            return Err(EvalError::bad(dir, 0, None, format!("more than {MAX_SAMPLES} samples")));
+            return Err(EvalError::bad(
+                dir,
+                0,
+                None,
+                format!("more than {MAX_SAMPLES} samples"),
+            ));
         }
         let template = Some(path.with_extension("iso")).filter(|t| t.is_file());
         samples.insert(
@@ -108,9 +113,17 @@ fn read_database(dir: &Path) -> Result<Option<FvcDatabase>, EvalError> {
         return Ok(None);
     }
     let samples: Vec<FvcSample> = samples.into_values().collect();
-    let fingers = samples.iter().map(|s| s.finger).collect::<std::collections::BTreeSet<_>>();
+    let fingers = samples
+        .iter()
+        .map(|s| s.finger)
+        .collect::<std::collections::BTreeSet<_>>();
     if fingers.len() < 2 {
-        return Err(EvalError::bad(dir, 0, None, "a database needs at least two fingers"));
+        return Err(EvalError::bad(
+            dir,
+            0,
+            None,
+            "a database needs at least two fingers",
+        ));
     }
     let name = dir
         .file_name()
@@ -150,7 +163,10 @@ impl FvcPairs {
     /// List the comparisons of a database.
     pub fn new(db: &FvcDatabase) -> Self {
         let s = &db.samples;
-        let first = |i: usize| s.iter().all(|o| o.finger != s[i].finger || o.impression >= s[i].impression);
+        let first = |i: usize| {
+            s.iter()
+                .all(|o| o.finger != s[i].finger || o.impression >= s[i].impression)
+        };
         let mut pairs = FvcPairs::default();
         for i in 0..s.len() {
             for j in (i + 1)..s.len() {
@@ -194,7 +210,10 @@ pub struct FvcFigures {
 /// Figures of one score set; `None` scores are failures, scored 0.
 ///
 /// Errors: no genuine or no impostor score, or a score that is not finite.
-pub fn fvc_figures(genuine: &[Option<f32>], impostor: &[Option<f32>]) -> Result<FvcFigures, EvalError> {
+pub fn fvc_figures(
+    genuine: &[Option<f32>],
+    impostor: &[Option<f32>],
+) -> Result<FvcFigures, EvalError> {
     let fill = |v: &[Option<f32>]| v.iter().map(|s| s.unwrap_or(0.0)).collect::<Vec<f32>>();
     let options = VerificationOptions {
         fmr_points: vec![1e-2, 1e-3],
@@ -213,7 +232,11 @@ pub fn fvc_figures(genuine: &[Option<f32>], impostor: &[Option<f32>]) -> Result<
     Ok(FvcFigures {
         genuine: genuine.len(),
         impostor: impostor.len(),
-        failed: genuine.iter().chain(impostor).filter(|s| s.is_none()).count(),
+        failed: genuine
+            .iter()
+            .chain(impostor)
+            .filter(|s| s.is_none())
+            .count(),
         eer: report.eer_fvc_interval.value,
         eer_low: report.eer_fvc_interval.low,
         eer_high: report.eer_fvc_interval.high,
@@ -290,9 +313,15 @@ pub struct FvcReport {
 
 impl FvcReport {
     /// Assemble a report from per-database results (at least one).
-    pub fn new(source: &str, algorithm: &str, databases: Vec<FvcDatabaseReport>) -> Result<Self, EvalError> {
+    pub fn new(
+        source: &str,
+        algorithm: &str,
+        databases: Vec<FvcDatabaseReport>,
+    ) -> Result<Self, EvalError> {
         if databases.is_empty() {
-            return Err(EvalError::InvalidOption("an FVC report needs a database".into()));
+            return Err(EvalError::InvalidOption(
+                "an FVC report needs a database".into(),
+            ));
         }
         let mean = |f: &dyn Fn(&FvcDatabaseReport) -> f64| {
             databases.iter().map(f).sum::<f64>() / databases.len() as f64
@@ -370,8 +399,10 @@ mod tests {
         assert_eq!(p.fvc_impostor.len(), 45);
         assert_eq!(p.all_impostor.len(), 2880);
         let d = db(10, 8);
-        assert!(p.fvc_impostor.iter().all(|&(i, j)| d.samples[i].impression == 1
-            && d.samples[j].impression == 1));
+        assert!(p
+            .fvc_impostor
+            .iter()
+            .all(|&(i, j)| d.samples[i].impression == 1 && d.samples[j].impression == 1));
     }
 
     #[test]
