@@ -9,7 +9,7 @@ use image::error::{LimitErrorKind, UnsupportedErrorKind};
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader};
 
-use crate::{meta, Image, ImagingError, Limits};
+use crate::{meta, wsq, Image, ImagingError, Limits};
 
 /// The container format an image was decoded from, detected from its content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,6 +25,8 @@ pub enum SourceFormat {
     Bmp,
     /// Netpbm PBM/PGM/PPM/PAM.
     Pnm,
+    /// FBI WSQ (Wavelet Scalar Quantization) grey-scale fingerprint.
+    Wsq,
 }
 
 impl fmt::Display for SourceFormat {
@@ -35,6 +37,7 @@ impl fmt::Display for SourceFormat {
             SourceFormat::Tiff => "TIFF",
             SourceFormat::Bmp => "BMP",
             SourceFormat::Pnm => "PNM",
+            SourceFormat::Wsq => "WSQ",
         })
     }
 }
@@ -57,12 +60,12 @@ const DECODER_PANICKED: &str = "decoder panicked on malformed input";
 
 /// Decodes an image from memory into 8-bit RGB.
 ///
-/// The format is detected from the content (JPEG, PNG, TIFF, BMP, PNM). The declared
+/// The format is detected from the content (JPEG, PNG, TIFF, BMP, PNM, WSQ). The declared
 /// width, height and pixel count are checked against `limits` before any pixel memory is
 /// allocated. 16-bit samples are scaled to 8 bits, grey is replicated, alpha is dropped,
 /// CMYK JPEG is converted to RGB, and an EXIF orientation (JPEG, TIFF, PNG `eXIf`) is
 /// applied so the result is upright. The stated resolution, if any, is kept as
-/// [`Image::ppi`].
+/// [`Image::ppi`] (for WSQ, the `PPI` of its NISTCOM comment).
 ///
 /// Never panics: a panic inside a third-party decoder is caught and reported as
 /// [`ImagingError::Corrupt`] (this relies on the default `panic = "unwind"`).
@@ -123,6 +126,9 @@ pub fn decode_file(path: &Path, limits: &Limits) -> Result<Image, ImagingError> 
 }
 
 fn decode_checked(bytes: &[u8], limits: &Limits) -> Result<Image, ImagingError> {
+    if wsq::is_wsq(bytes) {
+        return wsq::decode(bytes, limits);
+    }
     let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format()?;
     let format = reader
         .format()

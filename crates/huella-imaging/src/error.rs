@@ -34,11 +34,11 @@ pub enum ImagingError {
         /// The limit in force, in bytes.
         limit: u64,
     },
-    /// The content is not one of the supported formats (JPEG, PNG, TIFF, BMP, PNM).
+    /// The content is not one of the supported formats (JPEG, PNG, TIFF, BMP, PNM, WSQ).
     #[error("unsupported or unrecognised image format")]
     UnsupportedFormat,
     /// The format is supported but this file uses a feature the decoder lacks
-    /// (for example arithmetic-coded JPEG or planar CMYK TIFF).
+    /// (for example arithmetic-coded JPEG, planar CMYK TIFF or WSQ restart intervals).
     #[error("unsupported {format} feature: {reason}")]
     UnsupportedFeature {
         /// The detected format.

@@ -1,9 +1,11 @@
 //! Image decoding for untrusted input, and the geometry face and fingerprint code needs.
 //!
-//! - [`decode`] / [`decode_file`] read JPEG, PNG, TIFF, BMP and PNM (format from the
-//!   content, never the file name) into an 8-bit RGB [`Image`], enforcing [`Limits`]
-//!   before any allocation sized by the file's header. 16-bit, grey, alpha and CMYK
-//!   inputs are converted; EXIF orientation is applied; a stated resolution is kept.
+//! - [`decode`] / [`decode_file`] read JPEG, PNG, TIFF, BMP, PNM and FBI WSQ fingerprint
+//!   images (format from the content, never the file name) into an 8-bit RGB [`Image`],
+//!   enforcing [`Limits`] before any allocation sized by the file's header. 16-bit, grey,
+//!   alpha and CMYK inputs are converted; EXIF orientation is applied; a stated
+//!   resolution is kept (for WSQ, the NISTCOM comment's `PPI`). The WSQ decoder is our
+//!   own (pure Rust) and matches the NIST reference decoder pixel for pixel.
 //! - [`Image::to_grey`] gives a BT.601 [`GreyImage`]; both crop and flip.
 //! - [`Affine2::similarity_from_points`], [`warp_affine`] and [`resize_bilinear`] (with
 //!   `_grey` twins) align and scale.
@@ -43,6 +45,7 @@ mod limits;
 mod meta;
 mod raster;
 mod resample;
+mod wsq;
 
 pub use decode::{decode, decode_file, SourceFormat};
 pub use encode::encode_png;

@@ -16,7 +16,8 @@ pub(crate) fn ppi(format: SourceFormat, bytes: &[u8]) -> Option<f32> {
         SourceFormat::Jpeg => jpeg_ppi(bytes),
         SourceFormat::Tiff => tiff_ppi(bytes),
         SourceFormat::Bmp => bmp_ppi(bytes),
-        SourceFormat::Pnm => None,
+        // WSQ states its resolution in a comment, read by the WSQ decoder itself.
+        SourceFormat::Pnm | SourceFormat::Wsq => None,
     }?;
     // Anything outside this range is a broken header, not a scanner.
     (ppi.is_finite() && (1.0..=1_000_000.0).contains(&ppi)).then_some(ppi as f32)
