@@ -132,6 +132,30 @@ fn tiff_grey_header(w: u32, h: u32) -> Vec<u8> {
     v
 }
 
+/// A 157x193 synthetic ridge pattern encoded by the NIST reference WSQ encoder; see
+/// fixtures/make_wsq.py, which also writes the golden below from the NIST decoder.
+const WSQ: &[u8] = include_bytes!("fixtures/ridges.wsq");
+const WSQ_GOLDEN: &str = include_str!("fixtures/ridges.wsq.golden");
+
+fn golden(key: &str) -> &'static str {
+    WSQ_GOLDEN
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("golden has no {key}"))
+}
+
+/// Offset of the first WSQ marker segment `marker` before the coded data.
+fn wsq_segment(bytes: &[u8], marker: u16) -> usize {
+    let mut at = 2;
+    loop {
+        let m = u16::from_be_bytes([bytes[at], bytes[at + 1]]);
+        if m == marker {
+            return at;
+        }
+        at += 2 + usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
+    }
+}
+
 fn assert_fast(start: Instant) {
     let took = start.elapsed();
     assert!(took < Duration::from_millis(500), "rejection took {took:?}");
@@ -356,10 +380,10 @@ fn one_pixel_images_decode() {
     }
 }
 
-/// Small valid files of every format, made once.
+/// Small valid files of every format, made once (WSQ: the committed fixture).
 fn seeds() -> Vec<Vec<u8>> {
     let img = RgbImage::from_fn(12, 9, |x, y| Rgb([(x * 20) as u8, (y * 25) as u8, 99]));
-    [
+    let mut seeds: Vec<Vec<u8>> = [
         ImageFormat::Png,
         ImageFormat::Jpeg,
         ImageFormat::Bmp,
@@ -368,7 +392,9 @@ fn seeds() -> Vec<Vec<u8>> {
     ]
     .into_iter()
     .map(|f| encode(img.clone(), f))
-    .collect()
+    .collect();
+    seeds.push(WSQ.to_vec());
+    seeds
 }
 
 proptest! {
@@ -376,7 +402,7 @@ proptest! {
 
     #[test]
     fn mutated_files_never_panic(
-        which in 0usize..5,
+        which in 0usize..6,
         edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..12),
         cut in prop::option::of(any::<prop::sample::Index>()),
     ) {
@@ -396,4 +422,115 @@ proptest! {
             Err(_) => {}
         }
     }
+}
+
+#[test]
+fn wsq_matches_the_nist_reference_decoder_exactly() {
+    let img = decode(WSQ, &Limits::default()).expect("decodes");
+    assert_eq!(img.source_format(), Some(SourceFormat::Wsq));
+    assert_eq!(img.width().to_string(), golden("width"));
+    assert_eq!(img.height().to_string(), golden("height"));
+    assert_eq!(img.ppi(), Some(golden("ppi").parse().expect("number")));
+    let grey = img.to_grey();
+    let crc = crc32fast::hash(grey.as_raw());
+    assert_eq!(format!("{crc:08x}"), golden("crc32"));
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("print.png"); // the name is not the format
+    std::fs::write(&path, WSQ).expect("write");
+    assert_eq!(
+        decode_file(&path, &Limits::default()).expect("decodes"),
+        img
+    );
+}
+
+#[test]
+fn wsq_every_truncation_is_reported_as_truncated() {
+    assert!(matches!(
+        decode(&WSQ[..0], &Limits::default()),
+        Err(ImagingError::Empty)
+    ));
+    // A lone 0xFF is not yet a WSQ signature.
+    assert!(matches!(
+        decode(&WSQ[..1], &Limits::default()),
+        Err(ImagingError::UnsupportedFormat)
+    ));
+    for cut in 2..WSQ.len() {
+        match decode(&WSQ[..cut], &Limits::default()) {
+            Err(ImagingError::Truncated {
+                format: SourceFormat::Wsq,
+            }) => {}
+            other => panic!("cut at {cut} of {}: {other:?}", WSQ.len()),
+        }
+    }
+}
+
+#[test]
+fn wsq_single_byte_corruptions_never_panic() {
+    // Every byte of the headers and tables; every third byte of the coded data (each
+    // full decode costs about a millisecond).
+    let data = wsq_segment(WSQ, 0xFFA3) + 8;
+    let offsets = (0..data).chain((data..WSQ.len()).step_by(3));
+    let (mut decoded, mut errors) = (0, 0);
+    for at in offsets {
+        for value in [WSQ[at] ^ 0x55, 0x00, 0xFF] {
+            if value == WSQ[at] {
+                continue;
+            }
+            let mut bytes = WSQ.to_vec();
+            bytes[at] = value;
+            match decode(&bytes, &Limits::default()) {
+                Ok(img) => {
+                    assert_eq!(
+                        img.as_raw().len(),
+                        img.width() as usize * img.height() as usize * 3
+                    );
+                    decoded += 1;
+                }
+                Err(ImagingError::Corrupt { reason }) => {
+                    assert_ne!(
+                        reason, "decoder panicked on malformed input",
+                        "byte {at} = {value:#04x}"
+                    );
+                    errors += 1;
+                }
+                Err(_) => errors += 1,
+            }
+        }
+    }
+    // Most single-byte changes inside the coded data still decode (to a slightly
+    // different picture); changes to markers and tables must be caught.
+    assert!(
+        decoded > 0 && errors > 0,
+        "{decoded} decoded, {errors} rejected"
+    );
+}
+
+#[test]
+fn wsq_declaring_60000_squared_is_rejected_before_allocation() {
+    let sof = wsq_segment(WSQ, 0xFFA2);
+    let mut huge = WSQ.to_vec();
+    // Height then width, big-endian, after the marker, length, black and white bytes.
+    huge[sof + 6..sof + 10].copy_from_slice(&[0xEA, 0x60, 0xEA, 0x60]);
+    let start = Instant::now();
+    let err = decode(&huge, &Limits::default()).expect_err("too large");
+    assert_fast(start);
+    assert!(
+        matches!(
+            err,
+            ImagingError::TooLarge {
+                what: "width",
+                limit: 20_000,
+                actual: 60_000
+            }
+        ),
+        "{err:?}"
+    );
+    // Within the size limits but far beyond the coded data: rejected as corrupt once the
+    // data runs out, before any pixel memory is allocated.
+    huge[sof + 6..sof + 10].copy_from_slice(&[0x17, 0x70, 0x17, 0x70]); // 6000 x 6000
+    let start = Instant::now();
+    let err = decode(&huge, &Limits::default()).expect_err("data too short");
+    assert_fast(start);
+    assert!(matches!(err, ImagingError::Corrupt { .. }), "{err:?}");
 }
