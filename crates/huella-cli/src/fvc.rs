@@ -7,7 +7,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use huella_engine::finger::{FingerTemplate, Matcher, MinutiaeRecord, PreparedFinger};
+use huella_engine::finger::{
+    FingerExtractor, FingerTemplate, Matcher, MinutiaeRecord, PreparedFinger,
+};
+use huella_engine::Limits;
 use huella_eval::{
     fvc_figures, read_fvc_databases, FvcDatabase, FvcDatabaseReport, FvcPairs, FvcReport,
 };
@@ -42,6 +45,7 @@ pub struct FvcArgs {
 /// Minutiae of one sample, or why there are none.
 fn load(
     source: FvcSource,
+    extractor: &FingerExtractor,
     image: &std::path::Path,
     template: Option<&std::path::Path>,
 ) -> Result<FingerTemplate> {
@@ -53,8 +57,8 @@ fn load(
             Ok(MinutiaeRecord::decode(&bytes)?.to_template(0)?)
         }
         FvcSource::Images => {
-            let _ = image;
-            anyhow::bail!("image extraction is not available yet")
+            let img = huella_engine::decode_file(image, &Limits::default())?;
+            Ok(extractor.extract(&img.to_grey(), img.ppi())?.template)
         }
     }
 }
@@ -64,13 +68,18 @@ struct Scored {
     rows: Vec<(&'static str, usize, usize, Option<f32>)>,
 }
 
-fn run_database(db: &FvcDatabase, source: FvcSource, matcher: &Matcher) -> Result<Scored> {
+fn run_database(
+    db: &FvcDatabase,
+    source: FvcSource,
+    extractor: &FingerExtractor,
+    matcher: &Matcher,
+) -> Result<Scored> {
     let started = Instant::now();
     let prepared: Vec<Option<PreparedFinger>> = db
         .samples
         .iter()
         .map(|s| {
-            load(source, &s.image, s.template.as_deref())
+            load(source, extractor, &s.image, s.template.as_deref())
                 .map(|t| matcher.prepare(&t))
                 .map_err(|e| tracing::warn!("{}: failed to enrol: {e:#}", s.image.display()))
                 .ok()
@@ -128,6 +137,7 @@ fn run_database(db: &FvcDatabase, source: FvcSource, matcher: &Matcher) -> Resul
 pub fn run(args: &FvcArgs) -> Result<()> {
     let dbs = read_fvc_databases(&args.data)?;
     let matcher = Matcher::default();
+    let extractor = FingerExtractor::default();
     let mut reports = Vec::new();
     let mut csv = match &args.scores_csv {
         Some(path) => {
@@ -141,7 +151,7 @@ pub fn run(args: &FvcArgs) -> Result<()> {
         None => None,
     };
     for db in &dbs {
-        let scored = run_database(db, args.source, &matcher)?;
+        let scored = run_database(db, args.source, &extractor, &matcher)?;
         let r = &scored.report;
         println!(
             "{}: EER {:.2}% (FVC impostors {:.2}%), FMR100 {:.2}%, FMR1000 {:.2}%, ZeroFMR {:.2}%, FTE {}/{}, extract {:.1} ms, compare {:.1} us",

@@ -54,7 +54,7 @@ pub mod finger {
     pub use huella_finger::*;
 }
 pub use huella_face::{Face, FaceConfig, FaceError, FaceModels, FacePipeline, FaceSample, Quality};
-pub use huella_imaging::{encode_png, Image, ImagingError, Limits};
+pub use huella_imaging::{decode, decode_file, encode_png, GreyImage, Image, ImagingError, Limits};
 pub use huella_infer::Backend;
 
 pub use huella_core::{
