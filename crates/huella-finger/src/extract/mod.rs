@@ -234,6 +234,11 @@ impl FingerExtractor {
                 "no fingerprint area found (blank or uniform image)".into(),
             ));
         }
+        if mean_coherence(&mask, &field) < MIN_MEAN_COHERENCE {
+            return Err(FingerError::NoBiometricFound(
+                "no ridge flow in the foreground (noise or texture)".into(),
+            ));
+        }
         let period = frequency::estimate(&norm.image, &field, &mask, 0.1).ok_or_else(|| {
             FingerError::NoBiometricFound("no ridge pattern found in the foreground".into())
         })?;
@@ -330,18 +335,26 @@ fn iso_angle(image_angle: f32) -> f32 {
     }
 }
 
-/// Impression quality 0-100: mean coherence of the foreground.
-fn image_quality(mask: &Grid<bool>, field: &OrientationField) -> u8 {
+/// Below this mean foreground coherence there is no ridge flow (FVC2002 prints score
+/// 0.45-0.8, white noise under 0.1).
+const MIN_MEAN_COHERENCE: f32 = 0.2;
+
+/// Mean smoothed coherence over the foreground blocks (0 if there are none).
+fn mean_coherence(mask: &Grid<bool>, field: &OrientationField) -> f32 {
     let (sum, n) = mask
         .data
         .iter()
         .zip(&field.coherence.data)
         .filter(|(&m, _)| m)
         .fold((0.0f32, 0usize), |(s, n), (_, &c)| (s + c, n + 1));
-    if n == 0 {
-        return 0;
-    }
-    ((sum / n as f32) * 100.0).round().clamp(0.0, 100.0) as u8
+    sum / n.max(1) as f32
+}
+
+/// Impression quality 0-100: mean coherence of the foreground.
+fn image_quality(mask: &Grid<bool>, field: &OrientationField) -> u8 {
+    (mean_coherence(mask, field) * 100.0)
+        .round()
+        .clamp(0.0, 100.0) as u8
 }
 
 fn feature_maps(

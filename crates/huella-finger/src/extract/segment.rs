@@ -8,7 +8,8 @@
 //! Segmentation follows the block-feature approach of Bazen & Gerez ("Segmentation of
 //! fingerprint images", ProRISC 2001) in its simplest robust form: a block is
 //! foreground when its grey-level standard deviation passes an Otsu threshold over the
-//! image's blocks and its ridge flow is coherent enough, then the block mask is cleaned
+//! image's blocks (unless the two classes are alike: an image that is all print) and
+//! its ridge flow is coherent enough, then the block mask is cleaned
 //! with a morphological closing and opening, reduced to its largest 4-connected
 //! component and its holes are filled.
 
@@ -74,7 +75,7 @@ pub(crate) fn foreground(
             block_std.set(bx, by, norm.std.at(cx, cy));
         }
     }
-    let threshold = otsu(&block_std.data).max(2.0 * STD_FLOOR);
+    let threshold = background_threshold(&block_std.data);
     let mut mask = Grid::new(bw, bh, false);
     for i in 0..bw * bh {
         mask.data[i] =
@@ -83,6 +84,27 @@ pub(crate) fn foreground(
     let mask = erode(&dilate(&mask));
     let mask = dilate(&erode(&mask));
     fill_holes(&largest_component(&mask))
+}
+
+/// The block contrast separating background from print: Otsu's threshold, unless the
+/// classes it separates are alike (the darker within half the contrast of the
+/// brighter), in which case every block with more than flat-field contrast is print.
+fn background_threshold(block_std: &[f32]) -> f32 {
+    let floor = 2.0 * STD_FLOOR;
+    let t = otsu(block_std);
+    let mean = |keep: &dyn Fn(f32) -> bool| {
+        let (s, n) = block_std
+            .iter()
+            .filter(|&&v| keep(v))
+            .fold((0.0f32, 0usize), |(s, n), &v| (s + v, n + 1));
+        s / n.max(1) as f32
+    };
+    let (low, high) = (mean(&|v| v <= t), mean(&|v| v > t));
+    if low > 0.5 * high {
+        floor
+    } else {
+        t.max(floor)
+    }
 }
 
 /// Otsu's threshold over `values` (64 bins between their minimum and maximum).
