@@ -60,9 +60,9 @@ pub struct ExtractConfig {
     pub gabor_sigma_along: f32,
     /// Gabor kernel radius, 8 (kernels are `2r+1` square).
     pub gabor_radius: usize,
-    /// Minutiae closer than this to the foreground border are dropped, 12.
+    /// Minutiae closer than this to the foreground border are dropped, 6.
     pub border_margin: f32,
-    /// Spurs, islands and bridges shorter than this are removed, 12.
+    /// Spurs, islands and bridges shorter than this are removed, 6.
     pub spur_length: usize,
     /// Two endings facing each other closer than this are one broken ridge, 16.
     pub break_distance: f32,
@@ -85,8 +85,8 @@ impl Default for ExtractConfig {
             gabor_sigma_across: 3.5,
             gabor_sigma_along: 4.0,
             gabor_radius: 8,
-            border_margin: 12.0,
-            spur_length: 12,
+            border_margin: 6.0,
+            spur_length: 6,
             break_distance: 16.0,
             direction_length: 10,
             cluster_radius: 16.0,
