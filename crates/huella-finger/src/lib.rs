@@ -10,12 +10,18 @@
 
 mod error;
 mod extract;
+mod index_code;
 mod matcher;
 mod minutia;
+mod quality;
 mod record;
+mod render;
 
 pub use error::FingerError;
 pub use extract::{ExtractConfig, Extraction, FeatureMaps, FingerExtractor, MIN_SIDE, WORKING_PPI};
+pub use index_code::{code_similarity, CodeIndex, FingerCode, FingerCoder, IndexCodeParams};
 pub use matcher::{MatchedPair, Matcher, MatcherParams, PreparedFinger};
 pub use minutia::{FingerTemplate, Minutia, MinutiaKind, MAX_MINUTIAE};
+pub use quality::{finger_quality, FingerQuality, QualityComponents};
 pub use record::{ExtendedData, FingerView, MinutiaeRecord, RecordFormat, RecordMinutia};
+pub use render::{render_match_svg, render_minutiae_svg};

@@ -20,9 +20,9 @@ use crate::{FingerTemplate, Minutia, MAX_MINUTIAE};
 use std::f32::consts::{PI, TAU};
 
 /// Spatial cells along a cylinder's side (`N_S`).
-const NS: usize = 16;
+pub(crate) const NS: usize = 16;
 /// Direction sections (`N_D`).
-const ND: usize = 6;
+pub(crate) const ND: usize = 6;
 /// 64-bit words of one direction layer (`NS * NS` bits).
 const LAYER_WORDS: usize = NS * NS / 64;
 
@@ -88,9 +88,9 @@ struct Point {
 
 /// A cylinder: value bits by direction layer, and the validity bits of its cells.
 #[derive(Debug, Clone, PartialEq)]
-struct Cylinder {
-    values: [[u64; LAYER_WORDS]; ND],
-    valid: [u64; LAYER_WORDS],
+pub(crate) struct Cylinder {
+    pub(crate) values: [[u64; LAYER_WORDS]; ND],
+    pub(crate) valid: [u64; LAYER_WORDS],
     /// Index of the minutia it belongs to.
     minutia: usize,
     /// Every cell inside the radius is valid (the minutia is well inside the hull).
@@ -111,6 +111,11 @@ pub struct PreparedFinger {
 }
 
 impl PreparedFinger {
+    /// The cylinders, for the index code.
+    pub(crate) fn cylinders(&self) -> &[Cylinder] {
+        &self.cylinders
+    }
+
     /// How many minutiae have a valid cylinder (those that can take part in a match).
     pub fn usable_minutiae(&self) -> usize {
         self.cylinders.len()
