@@ -50,13 +50,13 @@ pub struct ExtractConfig {
     /// Side of the blocks of [`FeatureMaps`] and of segmentation, 8.
     pub block_size: usize,
     /// Standard deviation, in blocks, of the Gaussian smoothing the orientation
-    /// tensor, 2.0.
+    /// tensor, 1.5.
     pub orientation_smoothing: f32,
-    /// Smallest block coherence (before smoothing) a foreground block needs, 0.1.
+    /// Smallest block coherence (before smoothing) a foreground block needs, 0.2.
     pub min_block_coherence: f32,
     /// Gabor envelope standard deviation across the ridges, 3.5.
     pub gabor_sigma_across: f32,
-    /// Gabor envelope standard deviation along the ridges, 4.0.
+    /// Gabor envelope standard deviation along the ridges, 5.0.
     pub gabor_sigma_along: f32,
     /// Gabor kernel radius, 8 (kernels are `2r+1` square).
     pub gabor_radius: usize,
@@ -80,10 +80,10 @@ impl Default for ExtractConfig {
     fn default() -> Self {
         ExtractConfig {
             block_size: 8,
-            orientation_smoothing: 2.0,
-            min_block_coherence: 0.1,
+            orientation_smoothing: 1.5,
+            min_block_coherence: 0.2,
             gabor_sigma_across: 3.5,
-            gabor_sigma_along: 4.0,
+            gabor_sigma_along: 5.0,
             gabor_radius: 8,
             border_margin: 6.0,
             spur_length: 6,
