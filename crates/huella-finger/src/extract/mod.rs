@@ -171,8 +171,23 @@ pub struct Extraction {
     pub maps: FeatureMaps,
 }
 
-/// Classical minutiae extractor (see the [module docs](self)); cheap to share, holds
-/// only its configuration and precomputed filters.
+/// Classical minutiae extractor: local normalisation, block segmentation, gradient
+/// orientation field, x-signature ridge frequency, oriented Gabor enhancement,
+/// Guo-Hall thinning, crossing-number minutiae with traced ISO/IEC 19794-2 directions
+/// and false-minutiae removal (Maltoni et al., *Handbook of Fingerprint Recognition*,
+/// ch. 3). Deterministic and single-threaded; cheap to share, it holds only its
+/// configuration and precomputed filters.
+///
+/// ```no_run
+/// use huella_finger::FingerExtractor;
+/// use huella_imaging::{decode_file, Limits};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let img = decode_file("101_1.tif".as_ref(), &Limits::default())?.to_grey();
+/// let extraction = FingerExtractor::default().extract(&img, img.ppi())?;
+/// println!("{} minutiae", extraction.template.minutiae.len());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct FingerExtractor {
     config: ExtractConfig,
