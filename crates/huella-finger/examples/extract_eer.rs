@@ -76,7 +76,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         let started = Instant::now();
         let mut samples = Vec::new();
         for path in &files {
-            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default();
             let finger = stem.split('_').next().unwrap_or_default().to_string();
             let template: Option<FingerTemplate> = if templates {
                 let bytes = std::fs::read(path.with_extension("iso"))?;

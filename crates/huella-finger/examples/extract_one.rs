@@ -10,9 +10,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ppi = args.next().map(|p| p.parse::<f32>()).transpose()?;
     let img = decode_file(path.as_ref(), &Limits::default())?.to_grey();
     let ex = FingerExtractor::default().extract(&img, ppi)?;
-    println!("{} minutiae, quality {}", ex.template.minutiae.len(), ex.template.quality);
+    println!(
+        "{} minutiae, quality {}",
+        ex.template.minutiae.len(),
+        ex.template.quality
+    );
     for m in &ex.template.minutiae {
-        println!("{:4} {:4} {:6.1} {:?} q{}", m.x, m.y, m.angle.to_degrees(), m.kind, m.quality);
+        println!(
+            "{:4} {:4} {:6.1} {:?} q{}",
+            m.x,
+            m.y,
+            m.angle.to_degrees(),
+            m.kind,
+            m.quality
+        );
     }
     Ok(())
 }
