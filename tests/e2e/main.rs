@@ -6,6 +6,7 @@ mod cli;
 mod crash;
 mod eval;
 mod face;
+mod finger;
 
 use std::path::Path;
 use std::process::{Command, Output};

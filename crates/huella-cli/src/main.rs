@@ -7,6 +7,7 @@
 mod demo;
 mod eval;
 mod face;
+mod finger;
 mod fvc;
 mod input;
 mod lfw;
@@ -77,8 +78,9 @@ enum Command {
         within: Vec<String>,
     },
     /// 1:1 comparison: two face photos (`--face A --face B`, no gallery needed), two
-    /// probe files (`--input A --input B`, first template of each), or one probe against
-    /// an enrolled subject (`--input A --subject S` or `--face A --subject S`).
+    /// fingerprints (`--finger A --finger B`, images or ISO/ANSI records, no gallery
+    /// needed), two probe files (`--input A --input B`, first template of each), or one
+    /// probe against an enrolled subject (`--input A --subject S` or `--face A --subject S`).
     Verify {
         /// Gallery directory (for --subject).
         #[arg(long, short = 'g')]
@@ -89,6 +91,15 @@ enum Command {
         /// Face photos (a document portrait and a live capture, say).
         #[arg(long = "face", num_args = 1)]
         faces: Vec<PathBuf>,
+        /// Fingerprints: images, or ISO/IEC 19794-2 / ANSI INCITS 378 minutiae records.
+        #[arg(long = "finger", num_args = 1, conflicts_with_all = ["faces", "inputs", "subject"])]
+        fingers: Vec<PathBuf>,
+        /// With --finger: draw the matched minutiae side by side into this SVG file.
+        #[arg(long, requires = "fingers")]
+        svg: Option<PathBuf>,
+        /// With --finger: resolution of images that do not state it (default 500).
+        #[arg(long, requires = "fingers")]
+        ppi: Option<f32>,
         /// Compare against this enrolled subject instead of a second file.
         #[arg(long)]
         subject: Option<String>,
@@ -96,6 +107,9 @@ enum Command {
         #[arg(long)]
         threshold: Option<f32>,
     },
+    /// Extract a fingerprint's minutiae (`--finger IMG`) as JSON, an ISO/IEC 19794-2 or
+    /// ANSI INCITS 378 record, and optionally an SVG for an examiner.
+    Extract(finger::ExtractArgs),
     /// Gallery and index statistics.
     Stats {
         #[command(flatten)]
@@ -352,9 +366,15 @@ fn run(command: Command, face_args: &face::FaceArgs) -> Result<()> {
             gallery,
             inputs,
             faces,
+            fingers,
+            svg,
+            ppi,
             subject,
             threshold,
         } => {
+            if !fingers.is_empty() {
+                return finger::verify(&fingers, svg.as_deref(), threshold, ppi);
+            }
             if faces.len() == 2 && inputs.is_empty() && subject.is_none() {
                 let pipeline = face_args.pipeline()?;
                 let (a, b) = (face::read_image(&faces[0])?, face::read_image(&faces[1])?);
@@ -396,6 +416,7 @@ fn run(command: Command, face_args: &face::FaceArgs) -> Result<()> {
                 "score": score, "template": template, "threshold": threshold, "match": decision
             }))
         }
+        Command::Extract(args) => finger::extract(&args),
         Command::Stats { gallery } => print_json(&open(&gallery)?.stats()?),
         Command::Delete { gallery, subject } => {
             let engine = open(&gallery)?;

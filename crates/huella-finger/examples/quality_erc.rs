@@ -104,7 +104,6 @@ fn fnmr(genuine: &[f32], t: f32) -> f64 {
     genuine.iter().filter(|&&s| s < t).count() as f64 / genuine.len().max(1) as f64
 }
 
-
 /// The lowest threshold (a score, or just above the top impostor) with FMR <= `target`.
 fn threshold_at_fmr(impostor: &[f32], target: f64) -> f32 {
     let mut s = impostor.to_vec();
@@ -163,14 +162,18 @@ fn main() -> Result<()> {
     for (db, dir) in databases(&data)?.iter().enumerate() {
         for (finger, _, path) in images(dir)? {
             let img = decode_file(&path, &Limits::default())?;
-            let (quality, components, prepared) =
-                match extractor.extract(&img.to_grey(), img.ppi()) {
-                    Ok(ex) => {
-                        let q = finger_quality(&ex);
-                        (q.score, Some(q.components), Some(matcher.prepare(&ex.template)))
-                    }
-                    Err(_) => (0, None, None),
-                };
+            let (quality, components, prepared) = match extractor.extract(&img.to_grey(), img.ppi())
+            {
+                Ok(ex) => {
+                    let q = finger_quality(&ex);
+                    (
+                        q.score,
+                        Some(q.components),
+                        Some(matcher.prepare(&ex.template)),
+                    )
+                }
+                Err(_) => (0, None, None),
+            };
             samples.push(Sample {
                 db,
                 finger,

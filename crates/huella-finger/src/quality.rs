@@ -106,7 +106,13 @@ pub fn finger_quality(extraction: &Extraction) -> FingerQuality {
     let coh: Vec<f32> = fg_blocks
         .iter()
         .map(|&i| maps.coherence.get(i).copied().unwrap_or(0.0))
-        .map(|c| if c.is_finite() { c.clamp(0.0, 1.0) } else { 0.0 })
+        .map(|c| {
+            if c.is_finite() {
+                c.clamp(0.0, 1.0)
+            } else {
+                0.0
+            }
+        })
         .collect();
     let coherence_mean = coh.iter().sum::<f32>() / n_fg.max(1) as f32;
     let coherence_std = (coh
@@ -168,7 +174,10 @@ pub fn finger_quality(extraction: &Extraction) -> FingerQuality {
     let minutia_quality_mean = if inside.is_empty() {
         0.0
     } else {
-        inside.iter().map(|m| f32::from(m.quality.min(100))).sum::<f32>()
+        inside
+            .iter()
+            .map(|m| f32::from(m.quality.min(100)))
+            .sum::<f32>()
             / (100.0 * inside.len() as f32)
     };
 

@@ -24,8 +24,7 @@ const CAPTION: u32 = 28;
 
 /// Standard base64 (RFC 4648, with padding).
 fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b = [
@@ -146,7 +145,11 @@ pub fn render_minutiae_svg(img: &GreyImage, t: &FingerTemplate) -> String {
 /// Colour of a matched pair of similarity `s` in `[0, 1]`: red (weak) through yellow to
 /// green (strong).
 fn similarity_colour(s: f32) -> String {
-    let s = if s.is_finite() { s.clamp(0.0, 1.0) } else { 0.0 };
+    let s = if s.is_finite() {
+        s.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let (r, g) = if s < 0.5 {
         (255.0, 510.0 * s)
     } else {
@@ -237,7 +240,10 @@ mod tests {
 
     #[test]
     fn escape_neutralises_markup() {
-        assert_eq!(escape("<a & 'b'>\"\u{1}"), "&lt;a &amp; &apos;b&apos;&gt;&quot;");
+        assert_eq!(
+            escape("<a & 'b'>\"\u{1}"),
+            "&lt;a &amp; &apos;b&apos;&gt;&quot;"
+        );
     }
 
     #[test]
@@ -262,7 +268,9 @@ mod tests {
                 assert_eq!(stack.pop().as_deref(), Some(name), "mismatched </{name}>");
             } else {
                 let name = tag.split_whitespace().next().expect("tag name").to_string();
-                *seen.entry(name.trim_end_matches('/').to_string()).or_insert(0) += 1;
+                *seen
+                    .entry(name.trim_end_matches('/').to_string())
+                    .or_insert(0) += 1;
                 if !tag.ends_with('/') {
                     stack.push(name);
                 }
@@ -298,16 +306,26 @@ mod tests {
     #[test]
     fn minutiae_svg_is_well_formed_with_one_marker_each() {
         let img = GreyImage::from_raw(40, 30, vec![128; 40 * 30]).unwrap();
-        let t = template(&[MinutiaKind::Ending, MinutiaKind::Bifurcation, MinutiaKind::Other]);
+        let t = template(&[
+            MinutiaKind::Ending,
+            MinutiaKind::Bifurcation,
+            MinutiaKind::Other,
+        ]);
         let svg = render_minutiae_svg(&img, &t);
         let seen = balanced(&svg);
         assert_eq!(svg.matches(r#"class="minutia""#).count(), 3);
         assert_eq!(seen["circle"], 1);
         assert_eq!(seen["rect"], 1);
         assert_eq!(seen["polygon"], 1);
-        assert!(svg.contains("href=\"data:image/png;base64,iVBORw0KGgo"), "PNG embedded");
+        assert!(
+            svg.contains("href=\"data:image/png;base64,iVBORw0KGgo"),
+            "PNG embedded"
+        );
         // Angle π/2 points up the image: the tick of (5, 15) ends at (5, 3).
-        assert!(svg.contains(r#"x1="5.0" y1="15.0" x2="5.0" y2="3.0""#), "{svg}");
+        assert!(
+            svg.contains(r#"x1="5.0" y1="15.0" x2="5.0" y2="3.0""#),
+            "{svg}"
+        );
     }
 
     #[test]
@@ -316,12 +334,28 @@ mod tests {
         let b = GreyImage::from_raw(30, 50, vec![50; 30 * 50]).unwrap();
         let (ta, tb) = (
             template(&[MinutiaKind::Ending, MinutiaKind::Bifurcation]),
-            template(&[MinutiaKind::Bifurcation, MinutiaKind::Ending, MinutiaKind::Ending]),
+            template(&[
+                MinutiaKind::Bifurcation,
+                MinutiaKind::Ending,
+                MinutiaKind::Ending,
+            ]),
         );
         let pairs = [
-            MatchedPair { a: 0, b: 1, similarity: 0.9 },
-            MatchedPair { a: 1, b: 0, similarity: 0.2 },
-            MatchedPair { a: 7, b: 0, similarity: 0.5 },
+            MatchedPair {
+                a: 0,
+                b: 1,
+                similarity: 0.9,
+            },
+            MatchedPair {
+                a: 1,
+                b: 0,
+                similarity: 0.2,
+            },
+            MatchedPair {
+                a: 7,
+                b: 0,
+                similarity: 0.5,
+            },
         ];
         let svg = render_match_svg(&a, &ta, &b, &tb, &pairs, 0.4321);
         balanced(&svg);
