@@ -149,6 +149,7 @@ pub struct EngineBuilder {
     pub(crate) flat_scan: FlatScan,
     pub(crate) pool: Option<Arc<rayon::ThreadPool>>,
     pub(crate) face: Option<Arc<huella_face::FacePipeline>>,
+    pub(crate) fingers: bool,
 }
 
 impl EngineBuilder {
@@ -188,6 +189,15 @@ impl EngineBuilder {
     /// How the flat index scans (default int8 with f32 re-ranking).
     pub fn flat_scan(mut self, scan: FlatScan) -> Self {
         self.flat_scan = scan;
+        self
+    }
+
+    /// Hold fingers: a new gallery records that it accepts finger templates
+    /// ([`crate::finger_template`]); opening a gallery created without them is a
+    /// [`ConfigError::Invalid`]. A gallery created with fingers loads them whatever
+    /// this says.
+    pub fn fingers(mut self, yes: bool) -> Self {
+        self.fingers = yes;
         self
     }
 

@@ -1,6 +1,7 @@
 //! The engine: enrolment with de-duplication, identification, verification.
 
 use crate::config::{models_from_setting, models_to_setting};
+use crate::fingerprint::{finger_model, is_finger_template, FingerGallery};
 use crate::indexes::{embedding_of, IndexSettings, ModelIndex};
 use crate::{ConfigError, EmbeddingModel, EngineBuilder, EngineError, Family};
 use huella_core::{
@@ -16,6 +17,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 const SETTING_MODELS: &str = "models";
+/// Present when the gallery holds fingers: the finger algorithm it was created with.
+const SETTING_FINGERS: &str = "fingers";
 /// Largest candidate list a caller may ask for.
 pub const MAX_CANDIDATES: usize = 1000;
 /// Index hits fetched per requested candidate: a subject with several encounters
@@ -27,7 +30,9 @@ const HITS_PER_CANDIDATE: usize = 4;
 pub struct IdentifyOptions {
     /// Longest candidate list returned (1..=[`MAX_CANDIDATES`]). Default 10.
     pub max_candidates: usize,
-    /// Only return candidates scoring at least this (cosine, in [-1, 1]). Default none.
+    /// Only return candidates scoring at least this. Default none. Face and other
+    /// embedding scores are cosines in [-1, 1]; finger scores are MCC similarities in
+    /// [0, 1], averaged over the probe's fingers.
     pub threshold: Option<f32>,
     /// Only search among these subjects (for example, the records sharing a claimed
     /// name or document number). Default: the whole gallery.
@@ -89,6 +94,7 @@ pub struct Engine {
     indexes: RwLock<Vec<ModelIndex>>,
     writer: Mutex<()>,
     pub(crate) face: Option<std::sync::Arc<huella_face::FacePipeline>>,
+    fingers: Option<RwLock<FingerGallery>>,
 }
 
 impl Engine {
@@ -101,11 +107,14 @@ impl Engine {
         let dir = b.gallery.clone().ok_or(ConfigError::MissingGallery)?;
         let gallery = match Gallery::open(&dir) {
             Err(StoreError::NotFound { .. }) if b.create => {
-                if b.models.is_empty() {
+                if b.models.is_empty() && !b.fingers {
                     return Err(ConfigError::NoModels);
                 }
-                let settings =
+                let mut settings =
                     BTreeMap::from([(SETTING_MODELS.to_string(), models_to_setting(&b.models))]);
+                if b.fingers {
+                    settings.insert(SETTING_FINGERS.to_string(), finger_model().to_string());
+                }
                 Gallery::create(&dir, settings)?
             }
             other => other?,
@@ -119,6 +128,32 @@ impl Engine {
                 requested: models_to_setting(&b.models),
             });
         }
+        let fingers = match info.settings.get(SETTING_FINGERS) {
+            Some(alg) if *alg != finger_model().to_string() => {
+                return Err(ConfigError::ModelMismatch {
+                    gallery: format!("finger:{alg}"),
+                    requested: format!("finger:{}", finger_model()),
+                })
+            }
+            Some(_) => {
+                let build = || FingerGallery::build(&gallery);
+                let built = match &b.pool {
+                    Some(pool) => pool.install(build),
+                    None => build(),
+                };
+                Some(RwLock::new(built.map_err(|e| ConfigError::Invalid {
+                    setting: "gallery",
+                    reason: format!("finger records: {e}"),
+                })?))
+            }
+            None if b.fingers => {
+                return Err(ConfigError::Invalid {
+                    setting: "fingers",
+                    reason: "this gallery was created without fingers".into(),
+                })
+            }
+            None => None,
+        };
         let stats = gallery.stats()?;
         let settings = IndexSettings {
             kind: b.index,
@@ -154,6 +189,7 @@ impl Engine {
             indexes: RwLock::new(indexes),
             writer: Mutex::new(()),
             face: b.face,
+            fingers,
         })
     }
 
@@ -194,10 +230,23 @@ impl Engine {
             .map(|t| t.template.clone())
             .collect();
         let _writer = self.writer.lock();
-        let candidates = self.identify(&probe, opts)?;
+        // Face and finger scores are not yet fused: each family is searched on its own
+        // and the lists are concatenated (faces first).
+        let (fingers, others): (Vec<Template>, Vec<Template>) =
+            probe.iter().cloned().partition(is_finger_template);
+        let mut candidates = Vec::new();
+        for part in [others, fingers] {
+            if !part.is_empty() {
+                candidates.extend(self.identify(&part, opts)?);
+            }
+        }
         let stored = self.gallery.add_encounter(encounter)?;
         let mut indexes = self.indexes.write();
         for (id, t) in stored.templates.iter().zip(&probe) {
+            if is_finger_template(t) {
+                self.finger_gallery()?.write().insert(*id, t)?;
+                continue;
+            }
             let (slot, e) = model_slot(&indexes, t)?;
             indexes[slot].index.get_mut().insert(*id, e)?;
         }
@@ -235,6 +284,17 @@ impl Engine {
             Some(subjects) => Some(self.subject_filter(subjects)?),
             None => None,
         };
+        let fingers = probe.iter().filter(|t| is_finger_template(t)).count();
+        if fingers == probe.len() {
+            return self.identify_fingers(probe, opts, filter.as_ref());
+        }
+        if fingers > 0 {
+            return Err(EngineError::Unsupported(
+                "a probe mixing finger and other templates needs score fusion, which is not \
+                 available yet: search each modality separately"
+                    .into(),
+            ));
+        }
         let indexes = self.indexes.read();
         let mut hits: Vec<Hit> = Vec::new();
         for t in probe {
@@ -248,6 +308,86 @@ impl Engine {
         }
         drop(indexes);
         self.rank_subjects(hits, opts.max_candidates)
+    }
+
+    fn finger_gallery(&self) -> Result<&RwLock<FingerGallery>, EngineError> {
+        self.fingers
+            .as_ref()
+            .ok_or_else(|| EngineError::UnknownModel {
+                algorithm: finger_model().to_string(),
+                modality: Family::Finger.to_string(),
+                configured: models_to_setting(&self.models()),
+            })
+    }
+
+    /// 1:N with finger templates: each probe finger is searched on its own; a subject's
+    /// score is the mean over the probe's fingers of its best score for that finger
+    /// (0 for a finger with no hit on the subject), so that more agreeing fingers rank
+    /// higher. Each candidate carries its single best-matching template.
+    fn identify_fingers(
+        &self,
+        probe: &[Template],
+        opts: &IdentifyOptions,
+        filter: Option<&IdFilter>,
+    ) -> Result<Vec<Candidate>, EngineError> {
+        let per_finger: Vec<Vec<Hit>> = {
+            let fingers = self.finger_gallery()?.read();
+            let k = opts.max_candidates * HITS_PER_CANDIDATE;
+            probe
+                .iter()
+                .map(|t| Ok(fingers.search(&fingers.prepare(t)?, k, filter)))
+                .collect::<Result<_, EngineError>>()?
+        };
+        let ids: Vec<TemplateId> = per_finger.iter().flatten().map(|h| h.id).collect();
+        let mut owners = self.gallery.templates_meta(&ids)?.into_iter();
+        // subject -> (sum of per-finger best scores, best single hit and its owner).
+        let mut fused: BTreeMap<SubjectId, (f32, Hit, huella_store::TemplateOwner)> =
+            BTreeMap::new();
+        for hits in &per_finger {
+            let mut best: BTreeMap<SubjectId, f32> = BTreeMap::new();
+            for hit in hits {
+                // A template deleted between search and lookup has no owner: skip it.
+                let Some(owner) = owners.next().flatten() else {
+                    continue;
+                };
+                let b = best.entry(owner.subject.clone()).or_insert(f32::MIN);
+                *b = b.max(hit.score);
+                let entry =
+                    fused
+                        .entry(owner.subject.clone())
+                        .or_insert((0.0, *hit, owner.clone()));
+                if hit.score > entry.1.score {
+                    (entry.1, entry.2) = (*hit, owner);
+                }
+            }
+            for (subject, score) in best {
+                if let Some(e) = fused.get_mut(&subject) {
+                    e.0 += score;
+                }
+            }
+        }
+        let n = probe.len() as f32;
+        let mut ranked: Vec<(f32, SubjectId, Hit, huella_store::TemplateOwner)> = fused
+            .into_iter()
+            .map(|(s, (sum, hit, owner))| (sum / n, s, hit, owner))
+            .filter(|(score, ..)| opts.threshold.is_none_or(|t| *score >= t))
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        ranked
+            .into_iter()
+            .take(opts.max_candidates)
+            .enumerate()
+            .map(|(i, (score, subject, hit, owner))| {
+                Ok(Candidate {
+                    rank: i as u32 + 1,
+                    subject,
+                    encounter: owner.encounter,
+                    template: hit.id,
+                    modality: owner.modality,
+                    score: Score::new(score)?,
+                })
+            })
+            .collect()
     }
 
     /// Collapse template hits into one candidate per subject (its best hit), ranked.
@@ -293,6 +433,10 @@ impl Engine {
     /// 1:1 comparison of two templates of the same model (for example a document
     /// portrait against a live capture). Higher = more alike (cosine in [-1, 1]).
     pub fn verify(&self, a: &Template, b: &Template) -> Result<Score, EngineError> {
+        if is_finger_template(a) || is_finger_template(b) {
+            a.check_comparable(b)?;
+            return Ok(Score::new(self.finger_gallery()?.read().compare(a, b)?)?);
+        }
         let indexes = self.indexes.read();
         let (slot, _) = model_slot(&indexes, a)?;
         let comparator = CosineComparator::new(indexes[slot].model.algorithm.clone());
@@ -307,6 +451,19 @@ impl Engine {
         subject: &SubjectId,
     ) -> Result<(Score, TemplateId), EngineError> {
         let filter = self.subject_filter(std::slice::from_ref(subject))?;
+        if is_finger_template(probe) {
+            let fingers = self.finger_gallery()?.read();
+            let hit = fingers
+                .search(&fingers.prepare(probe)?, 1, Some(&filter))
+                .into_iter()
+                .next();
+            return match hit {
+                Some(h) => Ok((Score::new(h.score)?, h.id)),
+                None => Err(EngineError::BadInput(format!(
+                    "subject {subject} has no finger template"
+                ))),
+            };
+        }
         let indexes = self.indexes.read();
         let (slot, e) = model_slot(&indexes, probe)?;
         let params = SearchParams {
@@ -334,6 +491,12 @@ impl Engine {
     pub fn delete_subject(&self, subject: &SubjectId) -> Result<Vec<TemplateId>, EngineError> {
         let _writer = self.writer.lock();
         let removed = self.gallery.delete_subject(subject)?;
+        if let Some(fingers) = &self.fingers {
+            let mut fingers = fingers.write();
+            for id in &removed {
+                fingers.remove(*id);
+            }
+        }
         let mut indexes = self.indexes.write();
         for id in &removed {
             for m in indexes.iter_mut() {
@@ -362,7 +525,7 @@ impl Engine {
     /// Gallery and index statistics.
     pub fn stats(&self) -> Result<EngineStats, EngineError> {
         let gallery = self.gallery.stats()?;
-        let indexes = self
+        let mut indexes: Vec<IndexStats> = self
             .indexes
             .read()
             .iter()
@@ -374,6 +537,16 @@ impl Engine {
                 memory_bytes: m.index.memory_bytes(),
             })
             .collect();
+        if let Some(fingers) = &self.fingers {
+            let fingers = fingers.read();
+            indexes.push(IndexStats {
+                model: format!("finger:{}", finger_model()),
+                kind: "mcc+code",
+                vectors: fingers.len(),
+                deleted: 0,
+                memory_bytes: fingers.memory_bytes(),
+            });
+        }
         Ok(EngineStats { gallery, indexes })
     }
 

@@ -2,6 +2,7 @@
 
 use huella_core::{CoreError, SubjectId};
 use huella_face::FaceError;
+use huella_finger::FingerError;
 use huella_index::IndexError;
 use huella_store::StoreError;
 
@@ -89,6 +90,19 @@ pub enum EngineError {
     /// Face extraction failed (undecodable image, model failure).
     #[error(transparent)]
     Face(FaceError),
+    /// Fingerprint extraction or a minutiae record failed (undecodable image, bad
+    /// resolution, corrupt ISO/ANSI record).
+    #[error(transparent)]
+    Finger(FingerError),
+}
+
+impl From<FingerError> for EngineError {
+    fn from(e: FingerError) -> Self {
+        match e {
+            FingerError::NoBiometricFound(_) => EngineError::NoBiometricFound,
+            other => EngineError::Finger(other),
+        }
+    }
 }
 
 impl From<FaceError> for EngineError {

@@ -42,11 +42,16 @@ mod config;
 mod engine;
 mod error;
 mod face;
+mod fingerprint;
 mod indexes;
 
 pub use config::{EmbeddingModel, EngineBuilder, Family, IndexKind};
 pub use engine::{Engine, EngineStats, Enrolment, IdentifyOptions, IndexStats, MAX_CANDIDATES};
 pub use error::{ConfigError, EngineError};
+pub use fingerprint::{
+    finger_minutiae, finger_model, finger_template, finger_template_from_record, is_finger_template,
+    EXACT_SEARCH_UP_TO, FINGER_ALGORITHM, FINGER_ALGORITHM_VERSION, MIN_SHORT_LIST,
+};
 pub use face::{compare_faces, face_model, face_sample, FaceComparison, QualityPolicy};
 pub use huella_face::files as face_files;
 /// Fingerprints: minutiae templates, ISO/ANSI records, the matcher.

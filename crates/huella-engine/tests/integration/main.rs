@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // test helpers: a failure should stop the test
 
 mod faults;
+mod fingers;
 mod lifecycle;
 
 use huella_engine::*;
