@@ -8,7 +8,8 @@ use huella_engine::finger::{
     finger_quality, render_match_svg, render_minutiae_svg, FingerExtractor, FingerQuality,
     FingerTemplate, Matcher, MinutiaeRecord, RecordFormat,
 };
-use huella_engine::{GreyImage, Limits};
+use huella_engine::{FingerPosition, GreyImage, Limits, NewTemplate, SourceImage};
+use sha2::{Digest, Sha256};
 
 /// Decision threshold of `verify --finger` (MCC score, `[0, 1]`, higher = more alike).
 ///
@@ -22,6 +23,9 @@ use huella_engine::{GreyImage, Limits};
 /// over the 1,120 pooled genuine pairs. Retune when the extractor or the matcher changes
 /// (their scores shift).
 pub const FINGER_THRESHOLD: f32 = 0.028_511;
+
+/// Largest canvas drawn for a record without an image (pixels).
+const MAX_CANVAS_PIXELS: u64 = 16 << 20;
 
 /// Largest file read (bytes); the image decoder's pixel limits apply on top.
 const MAX_FILE_BYTES: u64 = 64 << 20;
@@ -132,6 +136,71 @@ fn load(path: &Path, ppi: Option<f32>) -> Result<Finger> {
     extract_image(img, ppi.or(stated), path)
 }
 
+/// Parses `POS=PATH`: POS is an ISO/ANSI finger position code 0-10 or its name
+/// (`right-thumb` ... `left-little`, `unknown`).
+pub fn parse_finger(s: &str) -> Result<(FingerPosition, PathBuf), String> {
+    const NAMES: [&str; 11] = [
+        "unknown",
+        "right-thumb",
+        "right-index",
+        "right-middle",
+        "right-ring",
+        "right-little",
+        "left-thumb",
+        "left-index",
+        "left-middle",
+        "left-ring",
+        "left-little",
+    ];
+    let (pos, path) = s
+        .split_once('=')
+        .filter(|(p, f)| !p.is_empty() && !f.is_empty())
+        .ok_or_else(|| {
+            format!("{s:?} is not POSITION=PATH (e.g. 2=index.tif or right-index=index.tif)")
+        })?;
+    let code = match pos.parse::<u8>() {
+        Ok(code) => code,
+        Err(_) => NAMES
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(pos))
+            .ok_or_else(|| {
+                format!(
+                    "finger position {pos:?} is neither 0-10 nor one of {}",
+                    NAMES.join(", ")
+                )
+            })? as u8,
+    };
+    let position = FingerPosition::from_code(code).map_err(|e| e.to_string())?;
+    Ok((position, PathBuf::from(path)))
+}
+
+/// Finger templates for the gallery from `POS=PATH` arguments (images or ISO/ANSI
+/// records), with what the CLI reports about each (never the minutiae).
+pub fn finger_templates(
+    fingers: &[(FingerPosition, PathBuf)],
+    ppi: Option<f32>,
+) -> Result<(Vec<NewTemplate>, Vec<serde_json::Value>)> {
+    let mut templates = Vec::with_capacity(fingers.len());
+    let mut described = Vec::with_capacity(fingers.len());
+    for (position, path) in fingers {
+        let finger = load(path, ppi)?;
+        let bytes = read_bounded(path)?;
+        templates.push(NewTemplate {
+            template: huella_engine::finger_template(*position, &finger.template)?,
+            source: Some(SourceImage {
+                path: path.display().to_string(),
+                sha256: format!("{:x}", Sha256::digest(&bytes)),
+            }),
+        });
+        described.push(serde_json::json!({
+            "position": position.code(),
+            "minutiae": finger.template.minutiae.len(),
+            "quality": finger.quality,
+        }));
+    }
+    Ok((templates, described))
+}
+
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
@@ -212,6 +281,10 @@ pub fn verify(
                 return Ok(img.clone());
             }
             let (w, h) = (u32::from(f.template.width), u32::from(f.template.height));
+            // A record states any size up to 65535 a side: never allocate for a hostile one.
+            if u64::from(w) * u64::from(h) > MAX_CANVAS_PIXELS {
+                bail!("the record's image size {w}x{h} is too large to draw");
+            }
             GreyImage::from_raw(w, h, vec![230; w as usize * h as usize])
                 .context("cannot make a canvas of the record's image size")
         };

@@ -41,8 +41,11 @@ enum Command {
         #[command(flatten)]
         gallery: GalleryArgs,
         /// Embedding model, `face|finger:name@version:dimension`; repeatable.
-        #[arg(long = "model", required = true)]
+        #[arg(long = "model", required_unless_present = "fingers")]
         models: Vec<String>,
+        /// Hold fingerprints (ISO minutiae records matched by Huella's MCC matcher).
+        #[arg(long)]
+        fingers: bool,
     },
     /// Enrol encounters (search first, then store): one JSON document, JSON Lines with
     /// one encounter per line, or a face photo (`--face photo.jpg --subject S`). Prints
@@ -51,11 +54,18 @@ enum Command {
         #[command(flatten)]
         gallery: GalleryArgs,
         /// Encounter JSON file (`-` for standard input), or a `.jsonl` file.
-        #[arg(long, required_unless_present = "face", conflicts_with = "face")]
+        #[arg(long, required_unless_present_any = ["face", "fingers"], conflicts_with_all = ["face", "fingers"])]
         input: Option<PathBuf>,
         /// A face photo to enrol (JPEG, PNG, TIFF, BMP, PGM).
         #[arg(long, requires = "subject")]
         face: Option<PathBuf>,
+        /// A finger to enrol, `POSITION=PATH` (ISO position 0-10 or a name such as
+        /// right-index; an image or an ISO/ANSI minutiae record); repeatable.
+        #[arg(long = "finger", value_name = "POS=PATH", value_parser = finger::parse_finger, requires = "subject")]
+        fingers: Vec<(huella_engine::FingerPosition, PathBuf)>,
+        /// Resolution of finger images that do not state it (default 500 ppi).
+        #[arg(long)]
+        ppi: Option<f32>,
         #[command(flatten)]
         encounter: EncounterFlags,
         #[command(flatten)]
@@ -66,11 +76,17 @@ enum Command {
         #[command(flatten)]
         gallery: GalleryArgs,
         /// Probe JSON file `{"templates": [...]}` (`-` for standard input).
-        #[arg(long, required_unless_present = "face", conflicts_with = "face")]
+        #[arg(long, required_unless_present_any = ["face", "fingers"], conflicts_with_all = ["face", "fingers"])]
         input: Option<PathBuf>,
         /// A face photo as the probe.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "fingers")]
         face: Option<PathBuf>,
+        /// Probe fingers, `POSITION=PATH`; several are fused per subject; repeatable.
+        #[arg(long = "finger", value_name = "POS=PATH", value_parser = finger::parse_finger)]
+        fingers: Vec<(huella_engine::FingerPosition, PathBuf)>,
+        /// Resolution of finger images that do not state it (default 500 ppi).
+        #[arg(long)]
+        ppi: Option<f32>,
         #[command(flatten)]
         search: SearchArgs,
         /// Only search among these subjects; repeatable.
@@ -290,7 +306,11 @@ fn main() -> std::process::ExitCode {
 
 fn run(command: Command, face_args: &face::FaceArgs) -> Result<()> {
     match command {
-        Command::Init { gallery, models } => {
+        Command::Init {
+            gallery,
+            models,
+            fingers,
+        } => {
             let models = models
                 .iter()
                 .map(|m| m.parse::<EmbeddingModel>())
@@ -301,6 +321,7 @@ fn run(command: Command, face_args: &face::FaceArgs) -> Result<()> {
             let mut builder = Engine::builder()
                 .gallery(&gallery.gallery)
                 .create_if_missing(true)
+                .fingers(fingers)
                 .index(gallery.index.parse()?);
             for m in models {
                 builder = builder.model(m);
@@ -312,12 +333,21 @@ fn run(command: Command, face_args: &face::FaceArgs) -> Result<()> {
             gallery,
             input,
             face,
+            fingers,
+            ppi,
             encounter,
             search,
         } => {
             let opts = search.options(&[])?;
-            if let Some(photo) = face {
-                let (engine, template, sample) = open_with_face(&gallery, face_args, &photo)?;
+            if face.is_some() || !fingers.is_empty() {
+                let (engine, face_template) = match &face {
+                    Some(photo) => {
+                        let (engine, t, sample) = open_with_face(&gallery, face_args, photo)?;
+                        (engine, Some((t, sample)))
+                    }
+                    None => (open(&gallery)?, None),
+                };
+                let (finger_templates, finger_info) = finger::finger_templates(&fingers, ppi)?;
                 let doc = input::EncounterInput::from_flags(
                     encounter.subject.unwrap_or_default(),
                     encounter.captured_at,
@@ -326,12 +356,16 @@ fn run(command: Command, face_args: &face::FaceArgs) -> Result<()> {
                     encounter.fields.into_iter().collect(),
                 );
                 let mut new = doc.into_encounter()?;
-                new.templates.push(template);
+                let face_info = face_template.map(|(t, sample)| {
+                    new.templates.push(t);
+                    face::describe(&sample)
+                });
+                new.templates.extend(finger_templates);
                 let enrolment = engine.enroll(new, &opts)?;
                 engine.checkpoint()?;
-                return print_json(
-                    &serde_json::json!({ "enrolment": enrolment, "face": face::describe(&sample) }),
-                );
+                return print_json(&serde_json::json!({
+                    "enrolment": enrolment, "face": face_info, "fingers": finger_info,
+                }));
             }
             let engine = open(&gallery)?;
             let input = input.context("--input or --face is required")?;
@@ -345,10 +379,21 @@ fn run(command: Command, face_args: &face::FaceArgs) -> Result<()> {
             gallery,
             input,
             face,
+            fingers,
+            ppi,
             search,
             within,
         } => {
             let opts = search.options(&within)?;
+            if !fingers.is_empty() {
+                let engine = open(&gallery)?;
+                let (probe, info) = finger::finger_templates(&fingers, ppi)?;
+                let probe: Vec<_> = probe.into_iter().map(|t| t.template).collect();
+                let candidates = engine.identify(&probe, &opts)?;
+                return print_json(
+                    &serde_json::json!({ "candidates": candidates, "fingers": info }),
+                );
+            }
             if let Some(photo) = face {
                 let (engine, probe, sample) = open_with_face(&gallery, face_args, &photo)?;
                 let candidates = engine.identify(&[probe.template], &opts)?;
