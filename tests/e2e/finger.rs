@@ -181,3 +181,81 @@ fn bad_fingerprint_inputs_fail_cleanly() {
     let err = fails(&["extract", "--finger", &img, "--ppi", "100"]);
     assert!(err.contains("ppi"), "{err}");
 }
+
+#[test]
+fn fingers_enrol_and_identify_through_a_gallery() {
+    let names = [
+        "101_1.tif",
+        "102_1.tif",
+        "103_1.tif",
+        "103_4.tif",
+        "101_1.iso",
+    ];
+    let Some(paths) = names.iter().map(|n| fvc(n)).collect::<Option<Vec<_>>>() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let g = tmp.path().join("g");
+    let g = g.to_str().unwrap();
+    ok(&["init", "--gallery", g, "--fingers"]);
+    for (subject, path) in [
+        ("S101", &paths[0]),
+        ("S102", &paths[1]),
+        ("S103", &paths[2]),
+    ] {
+        let finger = format!("right-index={path}");
+        ok(&[
+            "enroll",
+            "--gallery",
+            g,
+            "--subject",
+            subject,
+            "--finger",
+            &finger,
+        ]);
+    }
+    // Another impression of finger 103 is found first, through the CLI's own extraction.
+    let probe = format!("2={}", paths[3]);
+    let out: Value =
+        serde_json::from_str(&ok(&["identify", "--gallery", g, "--finger", &probe])).unwrap();
+    assert_eq!(out["candidates"][0]["subject"], "S103", "{out}");
+    assert_eq!(out["fingers"][0]["position"], 2);
+    // An ISO record enters the same way.
+    let record = format!("2={}", paths[4]);
+    ok(&[
+        "enroll",
+        "--gallery",
+        g,
+        "--subject",
+        "S101",
+        "--finger",
+        &record,
+    ]);
+    let stats: Value = serde_json::from_str(&ok(&["stats", "--gallery", g])).unwrap();
+    assert_eq!(stats["gallery"]["templates"], 4, "{stats}");
+    // A bad position, a missing file and a finger probe on a face-only gallery fail cleanly.
+    let bad = format!("11={}", paths[0]);
+    let out = huella(&["identify", "--gallery", g, "--finger", &bad]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("finger position") && !err.contains("panicked"),
+        "{err}"
+    );
+    fails(&["identify", "--gallery", g, "--finger", "2=/nonexistent.tif"]);
+    let faces = tmp.path().join("faces");
+    ok(&[
+        "init",
+        "--gallery",
+        faces.to_str().unwrap(),
+        "--model",
+        "face:f@1:4",
+    ]);
+    fails(&[
+        "identify",
+        "--gallery",
+        faces.to_str().unwrap(),
+        "--finger",
+        &probe,
+    ]);
+}
