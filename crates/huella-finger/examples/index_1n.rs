@@ -4,8 +4,14 @@
 //! ```text
 //! cargo run --release -p huella-finger --example index_1n -- \
 //!     --data ../shared/datasets/fvc2002 [--source templates|images] [--gallery 1000000] \
-//!     [--distinct 20000] [--shortlists 100,300,1000,3000,10000]
+//!     [--distinct 20000] [--shortlists 100,300,1000,3000,10000] [--matcher-ceiling]
 //! ```
+//!
+//! `--matcher-ceiling` instead ranks every mate with the full matcher among the
+//! `--distinct` distractors and among the real non-mates (use a small `--distinct`: it
+//! compares every probe with every distractor). On FVC2002 DB1-4 B with 1,500
+//! distractors the full matcher keeps the mate in its top 1% for 96.65% of genuine
+//! pairs, top 3% 98.12%, top 10% 99.06%: the ceiling of any short list of that size.
 //!
 //! Gallery: every FVC impression (all databases) plus distractors. Distractors are FVC
 //! impressions replicated with noise, in two stages: `--distinct` templates are made by
@@ -169,7 +175,6 @@ fn main() -> Result<(), Box<dyn Error>> {
     })?;
     let real: Vec<PreparedFinger> = samples.iter().map(|s| matcher.prepare(&s.2)).collect();
     let finger_of = |i: usize| (samples[i].0.as_str(), samples[i].1);
-
     // Distinct distractors through the full pipeline, then noisy copies of their codes.
     let mut rng = Rng(0x5EED);
     let t0 = Instant::now();
@@ -182,6 +187,43 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     let distinct_codes: Vec<FingerCode> = distractors.iter().map(|p| coder.code(p)).collect();
     let prep_s = t0.elapsed().as_secs_f64();
+    if args.iter().any(|a| a == "--matcher-ceiling") {
+        // The full matcher as the filter: where each mate ranks among the distinct
+        // distractors and among the real non-mates (what no pre-filter is likely to beat).
+        let mut ranks = Vec::new();
+        for i in 0..real.len() {
+            let ds: Vec<f32> = (0..distinct)
+                .filter(|&d| finger_of(parents[d]) != finger_of(i))
+                .map(|d| matcher.compare(&real[i], &distractors[d]))
+                .collect();
+            let rs: Vec<(usize, f32)> = (0..real.len())
+                .filter(|&j| j != i && finger_of(j) != finger_of(i))
+                .map(|j| (j, matcher.compare(&real[i], &real[j])))
+                .collect();
+            for j in 0..real.len() {
+                if j == i || finger_of(j) != finger_of(i) {
+                    continue;
+                }
+                let s = matcher.compare(&real[i], &real[j]);
+                let better = ds.iter().filter(|&&x| x >= s).count();
+                let better_real = rs.iter().filter(|x| x.1 >= s).count();
+                ranks.push((
+                    better as f64 / ds.len() as f64,
+                    better_real as f64 / rs.len() as f64,
+                ));
+            }
+        }
+        for q in [0.0, 0.001, 0.01, 0.03, 0.1] {
+            let k = ranks.iter().filter(|r| r.0 <= q).count();
+            let kr = ranks.iter().filter(|r| r.1 <= q).count();
+            println!(
+                "matcher: mate within top {q} of distractors: {:.2}%, of real non-mates: {:.2}%",
+                100.0 * k as f64 / ranks.len() as f64,
+                100.0 * kr as f64 / ranks.len() as f64
+            );
+        }
+        return Ok(());
+    }
     let mut index = CodeIndex::new(&coder);
     // Entry -> (source sample, distinct distractor or none for a real impression).
     let mut origin: Vec<(usize, Option<usize>)> = Vec::with_capacity(gallery_size + real.len());
@@ -215,17 +257,22 @@ fn main() -> Result<(), Box<dyn Error>> {
         let t = Instant::now();
         let scores = index.scores(&probe);
         scan_s += t.elapsed().as_secs_f64();
-        let counted =
-            |k: usize| k != i && (origin[k].1.is_none() || finger_of(origin[k].0) != finger_of(i));
+        // Every counted entry as a key that sorts best-first (scores are non-negative,
+        // so their bits order like the values), ties by position: the mate's rank is
+        // the number of keys below its own.
+        let mut keys: Vec<u64> = (0..scores.len())
+            .filter(|&k| {
+                k != i && (origin[k].1.is_none() || finger_of(origin[k].0) != finger_of(i))
+            })
+            .map(|k| u64::from(!scores[k].to_bits()) << 32 | k as u64)
+            .collect();
+        keys.sort_unstable();
         for j in 0..real.len() {
             if j == i || finger_of(j) != finger_of(i) {
                 continue;
             }
-            let s = scores[j];
-            let better = (0..scores.len())
-                .filter(|&k| counted(k) && (scores[k] > s || (scores[k] == s && k < j)))
-                .count();
-            ranks.push(better);
+            let key = u64::from(!scores[j].to_bits()) << 32 | j as u64;
+            ranks.push(keys.partition_point(|&x| x < key));
         }
     }
     let scan_ms = scan_s * 1e3 / real.len() as f64;

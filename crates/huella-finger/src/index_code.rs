@@ -4,7 +4,8 @@
 //! translation. Following the locality-sensitive hashing of cylinders in R. Cappelli,
 //! M. Ferrara, D. Maltoni, "Fingerprint Indexing Based on Minutia Cylinder-Code", IEEE
 //! TPAMI 33(5), 2011, every cylinder is hashed by `hashes` functions, each reading
-//! `bits_per_hash` fixed cells of the cylinder (cells near its centre, which are valid in
+//! `bits_per_hash` fixed bits of the cylinder (each bit the OR of a small disc of cells
+//! in one direction layer, centred near the cylinder's centre, where cells are valid in
 //! nearly every cylinder); the bucket it falls in is set in that function's bitmap. The
 //! code of a finger is the concatenation of the bitmaps: `hashes x 2^bits_per_hash`
 //! bits, whatever the number of minutiae. Two impressions of one finger share many
@@ -39,16 +40,29 @@ impl Default for IndexCodeParams {
             // 84.9% and 86.7%, `examples/index_1n.rs` with a 100,000-code gallery).
             hashes: 32,
             bits_per_hash: 7,
-            inner_radius: 0.6,
+            // With pooled cells (see `POOL_RADIUS`) 0.8 kept 89.15% in the 1% short
+            // list, 0.6 88.57%, 0.45 85.31%, 1.0 86.74%.
+            inner_radius: 0.8,
             seed: 0x4875_656c_6c61,
         }
     }
 }
 
-/// One cell of a cylinder: direction layer, word and bit within the layer.
+/// Radius, in cells, of the disc of cells that one hash bit pools (see [`Cell`]).
+/// Single cells (radius 0) are set in few cylinders, so most cylinders fell in the
+/// all-zero bucket of every hash function (half the code's bits were never set on
+/// FVC2002); pooling spreads the buckets and tolerates small displacements. A 1%
+/// short list of a 100,000-code gallery kept 86.96% of FVC2002 mates with radius 0,
+/// 87.10% with 1, 87.86% with 1.5, 88.57% with 2 and 89.02% with 3 (2 is kept: 3 adds
+/// little and makes denser codes).
+const POOL_RADIUS: f32 = 2.0;
+
+/// One hash bit: set when any cell of a disc of cells (radius [`POOL_RADIUS`]) in one
+/// direction layer is set; the disc's centre cell must be valid.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Cell {
     layer: usize,
+    group: [u64; NS * NS / 64],
     word: usize,
     mask: u64,
 }
@@ -123,8 +137,18 @@ impl FingerCoder {
                 (0..params.bits_per_hash)
                     .map(|_| {
                         let bit = inner[(splitmix(&mut state) % inner.len() as u64) as usize];
+                        let layer = (splitmix(&mut state) % ND as u64) as usize;
+                        let mut group = [0u64; NS * NS / 64];
+                        let (ci, cj) = ((bit / NS) as f32, (bit % NS) as f32);
+                        for b in 0..NS * NS {
+                            let (i, j) = ((b / NS) as f32, (b % NS) as f32);
+                            if (i - ci).hypot(j - cj) <= POOL_RADIUS {
+                                group[b / 64] |= 1 << (b % 64);
+                            }
+                        }
                         Cell {
-                            layer: (splitmix(&mut state) % ND as u64) as usize,
+                            layer,
+                            group,
                             word: bit / 64,
                             mask: 1 << (bit % 64),
                         }
@@ -168,7 +192,9 @@ fn hash(cyl: &Cylinder, cells: &[Cell]) -> Option<usize> {
         if cyl.valid[c.word] & c.mask == 0 {
             return None;
         }
-        bucket = bucket << 1 | usize::from(cyl.values[c.layer][c.word] & c.mask != 0);
+        let layer = &cyl.values[c.layer];
+        let any = (0..c.group.len()).fold(0, |any, w| any | layer[w] & c.group[w]);
+        bucket = bucket << 1 | usize::from(any != 0);
     }
     Some(bucket)
 }

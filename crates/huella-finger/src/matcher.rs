@@ -951,3 +951,91 @@ mod tests {
         assert!(inside_hull(&hull, (15.0, 5.0), 5.0));
     }
 }
+
+#[cfg(test)]
+mod scratch_stats {
+    use super::*;
+    #[test]
+    #[ignore]
+    fn stats() {
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/datasets/fvc2002");
+        let m = Matcher::default();
+        let mut preps = Vec::new();
+        for db in ["DB1_B", "DB2_B", "DB3_B", "DB4_B"] {
+            for f in 101..=110 {
+                for k in 1..=8 {
+                    let b = std::fs::read(dir.join(db).join(format!("{f}_{k}.iso"))).unwrap();
+                    let t = crate::MinutiaeRecord::decode(&b)
+                        .unwrap()
+                        .to_template(0)
+                        .unwrap();
+                    preps.push(m.prepare(&t));
+                }
+            }
+        }
+        let (mut ncyl, mut nfull, mut npts) = (0, 0, 0);
+        for p in &preps {
+            ncyl += p.cylinders.len();
+            npts += p.points.len();
+            nfull += p.cylinders.iter().filter(|c| c.full).count();
+        }
+        eprintln!(
+            "cells {} pts/t {} cyl/t {} full frac {}",
+            m.cells.len(),
+            npts as f32 / 320.0,
+            ncyl as f32 / 320.0,
+            nfull as f32 / ncyl as f32
+        );
+        let (mut keys_n, mut cand, mut both_full, mut calls) = (0usize, 0usize, 0usize, 0usize);
+        let mut second = 0;
+        let mut rho_n = 0usize;
+        for a in &preps {
+            for b in &preps {
+                let mut keys = Vec::new();
+                m.pair_keys(a, b, &mut keys);
+                keys_n += keys.len();
+                calls += 1;
+                cand += a.cylinders.len() * b.cylinders.len();
+                let wanted = a.cylinders.len().min(b.cylinders.len());
+                let mut k2 = keys.clone();
+                k2.sort_unstable();
+                let ch = greedy_one_to_one(&mut keys, wanted, a.cylinders.len(), b.cylinders.len());
+                let _ = both_full;
+                // position of last chosen in sorted order
+                let last = ch
+                    .last()
+                    .map(|&(s, r, c)| {
+                        k2.iter()
+                            .position(|&k| {
+                                k == (((!s.to_bits()) as u64) << 32 | (r as u64) << 16 | c as u64)
+                            })
+                            .unwrap()
+                    })
+                    .unwrap_or(0);
+                if last >= 4 * wanted {
+                    second += 1;
+                }
+                rho_n += ch.len();
+            }
+        }
+        let mut out = String::new();
+        for a in &preps {
+            for b in &preps {
+                out.push_str(&format!("{:08x}\n", m.compare(a, b).to_bits()));
+            }
+        }
+        std::fs::write(
+            std::env::var("SCORES_OUT").unwrap_or("/tmp/scores.txt".into()),
+            out,
+        )
+        .unwrap();
+        eprintln!(
+            "keys/cmp {} cand/cmp {} second-phase frac {} chosen/cmp {}",
+            keys_n as f32 / calls as f32,
+            cand as f32 / calls as f32,
+            second as f32 / calls as f32,
+            rho_n as f32 / calls as f32
+        );
+    }
+}
