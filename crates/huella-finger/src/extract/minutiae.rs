@@ -22,24 +22,8 @@ use std::f32::consts::{PI, TAU};
 use super::grid::Grid;
 use super::orientation::OrientationField;
 use super::skeleton::{crossing_number, neighbourhood, RING};
+use super::ExtractConfig;
 use crate::MinutiaKind;
-
-/// Tunables of detection and clean-up, all lengths in pixels at 500 ppi.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Params {
-    /// Minutiae closer than this to the foreground border are dropped.
-    pub border_margin: f32,
-    /// Spurs, islands and bridges shorter than this are removed.
-    pub spur_length: usize,
-    /// Facing endings closer than this are a broken ridge.
-    pub break_distance: f32,
-    /// Skeleton length traced to orient a minutia.
-    pub direction_length: usize,
-    /// Radius within which too many minutiae mark noise.
-    pub cluster_radius: f32,
-    /// Neighbours within `cluster_radius` at which a minutia is dropped.
-    pub cluster_count: usize,
-}
 
 /// A detected minutia in processing coordinates.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -79,7 +63,7 @@ pub(crate) fn detect(
     skel: &Grid<bool>,
     field: &OrientationField,
     border: &Grid<f32>,
-    p: &Params,
+    p: &ExtractConfig,
 ) -> Vec<Found> {
     let (candidates, owner) = find_candidates(skel, p.spur_length.max(p.direction_length));
     // Structural rules, decided on the original candidates so removals do not cascade.

@@ -267,15 +267,7 @@ impl FingerExtractor {
                 .collect(),
         };
         let border = segment::border_distance(&pixel_mask);
-        let params = minutiae::Params {
-            border_margin: c.border_margin,
-            spur_length: c.spur_length,
-            break_distance: c.break_distance,
-            direction_length: c.direction_length,
-            cluster_radius: c.cluster_radius,
-            cluster_count: c.cluster_count,
-        };
-        let mut found = minutiae::detect(&skel, &field, &border, &params);
+        let mut found = minutiae::detect(&skel, &field, &border, c);
         // Best first; ties broken by position so the order never depends on anything else.
         found.sort_by(|a, b| {
             b.quality
