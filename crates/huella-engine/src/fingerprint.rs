@@ -42,6 +42,45 @@ pub fn is_finger_template(t: &Template) -> bool {
 }
 
 /// A finger template: the minutiae as an ISO/IEC 19794-2:2005 record, at `position`.
+///
+/// ```
+/// use huella_engine::finger::{FingerTemplate, Minutia, MinutiaKind};
+/// use huella_engine::{finger_template, Engine, FingerPosition, IdentifyOptions, NewEncounter, NewTemplate, SubjectId};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Minutiae as an extractor (or a vendor record) gives them: pixels, radians.
+/// let minutiae = (0..30u16)
+///     .map(|i| Minutia {
+///         x: 40 + (i * 37) % 220,
+///         y: 40 + (i * 53) % 320,
+///         angle: f32::from(i) * 0.7 % std::f32::consts::TAU,
+///         kind: MinutiaKind::Ending,
+///         quality: 60,
+///     })
+///     .collect();
+/// let finger = FingerTemplate {
+///     width: 300, height: 400, resolution_x: 197, resolution_y: 197,
+///     position: FingerPosition::Unknown, quality: 60, minutiae,
+/// };
+/// let template = finger_template(FingerPosition::RightIndex, &finger)?;
+///
+/// let dir = tempfile::tempdir()?;
+/// let engine = Engine::builder().gallery(dir.path()).create_if_missing(true).fingers(true).build()?;
+/// engine.enroll(
+///     NewEncounter {
+///         subject: SubjectId::new("CASE-1")?,
+///         captured_at_unix_ms: 0,
+///         location: None,
+///         operator: None,
+///         biographic: Default::default(),
+///         templates: vec![NewTemplate { template: template.clone(), source: None }],
+///     },
+///     &IdentifyOptions::default(),
+/// )?;
+/// let candidates = engine.identify(&[template], &IdentifyOptions::default())?;
+/// assert_eq!(candidates[0].subject.as_str(), "CASE-1");
+/// # Ok(()) }
+/// ```
 pub fn finger_template(
     position: FingerPosition,
     minutiae: &FingerTemplate,
