@@ -110,10 +110,10 @@ fn noisy(code: &FingerCode, rng: &mut Rng) -> FingerCode {
     FingerCode::from_words(words)
 }
 
-fn load_all(
-    root: &Path,
-    images: bool,
-) -> Result<Vec<(String, u32, FingerTemplate)>, Box<dyn Error>> {
+/// One impression: database folder, finger number, template.
+type Sample = (String, u32, FingerTemplate);
+
+fn load_all(root: &Path, images: bool) -> Result<Vec<Sample>, Box<dyn Error>> {
     let extractor = FingerExtractor::default();
     let mut out = Vec::new();
     let mut dbs: Vec<PathBuf> = std::fs::read_dir(root)?
@@ -267,11 +267,11 @@ fn main() -> Result<(), Box<dyn Error>> {
             .map(|k| u64::from(!scores[k].to_bits()) << 32 | k as u64)
             .collect();
         keys.sort_unstable();
-        for j in 0..real.len() {
+        for (j, s) in scores.iter().enumerate().take(real.len()) {
             if j == i || finger_of(j) != finger_of(i) {
                 continue;
             }
-            let key = u64::from(!scores[j].to_bits()) << 32 | j as u64;
+            let key = u64::from(!s.to_bits()) << 32 | j as u64;
             ranks.push(keys.partition_point(|&x| x < key));
         }
     }
