@@ -363,9 +363,16 @@ impl Matcher {
 
     /// Every comparable cylinder pair as a key that sorts best-first: the similarity's
     /// bits inverted (similarities are non-negative, so their bit patterns order like the
-    /// values), then the two cylinder indices.
+    /// values), then the two cylinder indices. Keys come row by row (cylinder of `a`);
+    /// `row_end[r]` is where row `r` ends.
     #[inline(always)]
-    fn pair_keys_portable(&self, a: &PreparedFinger, b: &PreparedFinger, keys: &mut Vec<u64>) {
+    fn pair_keys_portable(
+        &self,
+        a: &PreparedFinger,
+        b: &PreparedFinger,
+        keys: &mut Vec<u64>,
+        row_end: &mut Vec<u32>,
+    ) {
         let delta = self.params.max_direction_diff;
         let first_at_least = |angle: f32| b.angles.partition_point(|&x| x < angle);
         let first_above = |angle: f32| b.angles.partition_point(|&x| x <= angle);
@@ -387,21 +394,28 @@ impl Matcher {
                     keys.push(((!s.to_bits()) as u64) << 32 | (r as u64) << 16 | c as u64);
                 }
             }
+            row_end.push(keys.len() as u32);
         }
     }
 
-    fn pair_keys(&self, a: &PreparedFinger, b: &PreparedFinger, keys: &mut Vec<u64>) {
+    fn pair_keys(
+        &self,
+        a: &PreparedFinger,
+        b: &PreparedFinger,
+        keys: &mut Vec<u64>,
+        row_end: &mut Vec<u32>,
+    ) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("popcnt") {
             // SAFETY: `pair_keys_popcnt` only needs the popcnt instruction, which the CPU
             // was just found to have.
             #[allow(unsafe_code)]
             unsafe {
-                self.pair_keys_popcnt(a, b, keys)
+                self.pair_keys_popcnt(a, b, keys, row_end)
             };
             return;
         }
-        self.pair_keys_portable(a, b, keys)
+        self.pair_keys_portable(a, b, keys, row_end)
     }
 
     /// [`Matcher::pair_keys_portable`] compiled with the popcnt instruction: the
@@ -409,14 +423,22 @@ impl Matcher {
     #[cfg(target_arch = "x86_64")]
     #[allow(unsafe_code)]
     #[target_feature(enable = "popcnt")]
-    unsafe fn pair_keys_popcnt(&self, a: &PreparedFinger, b: &PreparedFinger, keys: &mut Vec<u64>) {
-        self.pair_keys_portable(a, b, keys)
+    unsafe fn pair_keys_popcnt(
+        &self,
+        a: &PreparedFinger,
+        b: &PreparedFinger,
+        keys: &mut Vec<u64>,
+        row_end: &mut Vec<u32>,
+    ) {
+        self.pair_keys_portable(a, b, keys, row_end)
     }
 
     /// Compare two prepared templates: `[0, 1]`, higher = more alike.
     pub fn compare(&self, a: &PreparedFinger, b: &PreparedFinger) -> f32 {
-        let pairs = self.relaxed_pairs(a, b);
-        pairs.iter().map(|p| p.similarity).sum::<f32>() / pairs.len().max(1) as f32
+        with_scratch(|scratch| {
+            let pairs = self.relaxed_pairs(a, b, scratch);
+            pairs.iter().map(|p| p.similarity).sum::<f32>() / pairs.len().max(1) as f32
+        })
     }
 
     /// Compare two templates (prepares both; use [`Matcher::prepare`] and
@@ -428,65 +450,91 @@ impl Matcher {
     /// The minutia pairs behind the score (indices into each template's minutiae), best
     /// first: what an examiner is shown.
     pub fn matched_pairs(&self, a: &PreparedFinger, b: &PreparedFinger) -> Vec<MatchedPair> {
-        let mut pairs = self.relaxed_pairs(a, b);
+        let mut pairs = with_scratch(|scratch| self.relaxed_pairs(a, b, scratch).to_vec());
         pairs.sort_by(|x, y| y.similarity.total_cmp(&x.similarity));
         pairs
     }
 
-    /// LSS-R: the `n_P` most geometrically consistent one-to-one pairs after relaxation.
-    fn relaxed_pairs(&self, a: &PreparedFinger, b: &PreparedFinger) -> Vec<MatchedPair> {
+    /// LSS-R: the `n_P` most geometrically consistent one-to-one pairs after relaxation,
+    /// left in `scratch.out`.
+    fn relaxed_pairs<'s>(
+        &self,
+        a: &PreparedFinger,
+        b: &PreparedFinger,
+        scratch: &'s mut Scratch,
+    ) -> &'s [MatchedPair] {
+        scratch.out.clear();
         let (na, nb) = (a.cylinders.len(), b.cylinders.len());
         if na < 2 || nb < 2 {
-            return Vec::new();
+            return &scratch.out;
         }
-        let mut keys = Vec::with_capacity(na * nb);
-        self.pair_keys(a, b, &mut keys);
+        scratch.keys.clear();
+        scratch.row_end.clear();
+        self.pair_keys(a, b, &mut scratch.keys, &mut scratch.row_end);
+        greedy_one_to_one(
+            &scratch.keys,
+            &scratch.row_end,
+            nb,
+            &mut scratch.column_best,
+            &mut scratch.chosen,
+        );
+        let chosen = &mut scratch.chosen;
+        for pair in chosen.iter_mut() {
+            pair.1 = a.cylinders[pair.1].minutia;
+            pair.2 = b.cylinders[pair.2].minutia;
+        }
         let wanted = na.min(nb);
-        let chosen = greedy_one_to_one(&mut keys, wanted, na, nb)
-            .into_iter()
-            .map(|(s, r, c)| (s, a.cylinders[r].minutia, b.cylinders[c].minutia))
-            .collect::<Vec<_>>();
         let (min_np, max_np, mu_p, tau_p) = self.params.pairs;
         let n_p = min_np
             + ((sigmoid(wanted as f32, mu_p, tau_p) * (max_np - min_np) as f32).round() as usize);
-        let relaxed = self.relax(&chosen, a, b);
-        let mut order: Vec<usize> = (0..chosen.len()).collect();
+        self.relax(chosen, a, b, &mut scratch.relax);
+        let relaxed = &scratch.relax.lambda;
+        let order = &mut scratch.order;
+        order.clear();
+        order.extend(0..chosen.len());
         let efficiency = |t: usize| relaxed[t] / chosen[t].0;
         order.sort_by(|&x, &y| efficiency(y).total_cmp(&efficiency(x)).then(x.cmp(&y)));
-        order
-            .into_iter()
-            .take(n_p.min(chosen.len()))
-            .map(|t| MatchedPair {
-                a: chosen[t].1,
-                b: chosen[t].2,
-                similarity: relaxed[t],
-            })
-            .collect()
+        scratch.out.extend(
+            order
+                .iter()
+                .take(n_p.min(chosen.len()))
+                .map(|&t| MatchedPair {
+                    a: chosen[t].1,
+                    b: chosen[t].2,
+                    similarity: relaxed[t],
+                }),
+        );
+        &scratch.out
     }
 
     /// Relaxation: each pair's similarity is pulled towards the similarities of the
-    /// pairs geometrically compatible with it.
+    /// pairs geometrically compatible with it. The result is left in `rs.lambda`.
     fn relax(
         &self,
         pairs: &[(f32, usize, usize)],
         a: &PreparedFinger,
         b: &PreparedFinger,
-    ) -> Vec<f32> {
+        rs: &mut RelaxScratch,
+    ) {
         let n = pairs.len();
-        let mut lambda: Vec<f32> = pairs.iter().map(|p| p.0).collect();
+        rs.lambda.clear();
+        rs.lambda.extend(pairs.iter().map(|p| p.0));
         if n < 2 {
-            return lambda;
+            return;
         }
         let [(mu1, tau1), (mu2, tau2), (mu3, tau3)] = self.params.compat;
         // Compatibilities below 1e-4 are dropped: a sparse list per pair keeps the
-        // relaxation cheap for impostors, whose pairs are mostly incompatible. The
-        // distance term alone bounds the product, so far pairs skip the angles.
+        // relaxation cheap for impostors, whose pairs are mostly incompatible. Each
+        // term bounds the product, so a pair whose distance term, or direction term, is
+        // already below 1e-4 skips the rest (the direction bound has a margin so that
+        // rounding never decides it).
         let cutoff = mu1 + (1e4f32 - 1.0).ln() / tau1.abs();
-        let mut rho: Vec<Vec<(usize, f32)>> = vec![Vec::new(); n];
+        let cutoff2 = mu2 + (1e4f32 - 1.0).ln() / tau2.abs() + 0.01;
+        rs.edges.clear();
         for t in 0..n {
             let (at, bt) = (&a.points[pairs[t].1], &b.points[pairs[t].2]);
-            for k in (t + 1)..n {
-                let (ak, bk) = (&a.points[pairs[k].1], &b.points[pairs[k].2]);
+            for (k, pk) in pairs.iter().enumerate().skip(t + 1) {
+                let (ak, bk) = (&a.points[pk.1], &b.points[pk.2]);
                 let d1 = (dist(at, ak) - dist(bt, bk)).abs();
                 if d1 > cutoff {
                     continue;
@@ -496,61 +544,144 @@ impl Matcher {
                     angle_diff(bt.angle, bk.angle),
                 )
                 .abs();
+                if tau2 < 0.0 && d2 > cutoff2 {
+                    continue;
+                }
                 let d3 = angle_diff(radial(at, ak), radial(bt, bk)).abs();
                 let r = sigmoid(d1, mu1, tau1) * sigmoid(d2, mu2, tau2) * sigmoid(d3, mu3, tau3);
                 if r >= 1e-4 {
-                    rho[t].push((k, r));
-                    rho[k].push((t, r));
+                    rs.edges.push((t as u32, k as u32, r));
                 }
             }
         }
+        // The compatible pairs of each pair in increasing order (rows of a sparse
+        // symmetric matrix): the edges come sorted by (t, k), so filling both ends in
+        // that order keeps every row sorted.
+        rs.start.clear();
+        rs.start.resize(n + 1, 0);
+        for &(t, k, _) in &rs.edges {
+            rs.start[t as usize + 1] += 1;
+            rs.start[k as usize + 1] += 1;
+        }
+        for t in 0..n {
+            rs.start[t + 1] += rs.start[t];
+        }
+        rs.rho.clear();
+        rs.rho.resize(rs.start[n] as usize, (0, 0.0));
+        rs.fill.clear();
+        rs.fill.extend_from_slice(&rs.start[..n]);
+        for &(t, k, r) in &rs.edges {
+            rs.rho[rs.fill[t as usize] as usize] = (k, r);
+            rs.fill[t as usize] += 1;
+            rs.rho[rs.fill[k as usize] as usize] = (t, r);
+            rs.fill[k as usize] += 1;
+        }
         let w = self.params.relax_weight;
-        let mut next = vec![0.0f32; n];
+        rs.next.clear();
+        rs.next.resize(n, 0.0);
         for _ in 0..self.params.relax_rounds {
             for t in 0..n {
-                let support: f32 = rho[t].iter().map(|&(k, r)| r * lambda[k]).sum();
-                next[t] = w * lambda[t] + (1.0 - w) * support / (n - 1) as f32;
+                let row = &rs.rho[rs.start[t] as usize..rs.start[t + 1] as usize];
+                let support: f32 = row.iter().map(|&(k, r)| r * rs.lambda[k as usize]).sum();
+                rs.next[t] = w * rs.lambda[t] + (1.0 - w) * support / (n - 1) as f32;
             }
-            std::mem::swap(&mut lambda, &mut next);
+            std::mem::swap(&mut rs.lambda, &mut rs.next);
         }
-        lambda
     }
 }
 
-/// The best `wanted` pairs, no cylinder used twice, from keys made in
-/// [`Matcher::relaxed_pairs`]. Only the head of the list is sorted: a handful of times
-/// `wanted` candidates nearly always suffice, and the rest is sorted only when not.
-fn greedy_one_to_one(
-    keys: &mut [u64],
-    wanted: usize,
-    na: usize,
-    nb: usize,
-) -> Vec<(f32, usize, usize)> {
-    let (mut used_a, mut used_b) = (vec![false; na], vec![false; nb]);
-    let mut chosen = Vec::with_capacity(wanted);
-    let head = (4 * wanted).min(keys.len());
-    if head < keys.len() && head > 0 {
-        keys.select_nth_unstable(head - 1);
+/// Buffers reused from one comparison to the next (one set per thread), so that a
+/// comparison allocates nothing once the thread has warmed up.
+#[derive(Debug, Default)]
+struct Scratch {
+    keys: Vec<u64>,
+    row_end: Vec<u32>,
+    column_best: Vec<u64>,
+    chosen: Vec<(f32, usize, usize)>,
+    order: Vec<usize>,
+    relax: RelaxScratch,
+    out: Vec<MatchedPair>,
+}
+
+/// The relaxation's buffers.
+#[derive(Debug, Default)]
+struct RelaxScratch {
+    edges: Vec<(u32, u32, f32)>,
+    start: Vec<u32>,
+    fill: Vec<u32>,
+    rho: Vec<(u32, f32)>,
+    lambda: Vec<f32>,
+    next: Vec<f32>,
+}
+
+/// Run `f` with this thread's scratch buffers.
+fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
     }
-    for range in [0..head, head..keys.len()] {
-        if chosen.len() == wanted {
-            break;
-        }
-        let slice = &mut keys[range];
-        slice.sort_unstable();
-        for &k in slice.iter() {
-            if chosen.len() == wanted {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => f(&mut scratch),
+        // Only reachable if `f` itself compared (it does not): fresh buffers then.
+        Err(_) => f(&mut Scratch::default()),
+    })
+}
+
+/// The greedy one-to-one pairing of LSS: pairs taken best first, no cylinder used
+/// twice, from keys made in [`Matcher::pair_keys`] (row by row, `row_end[r]` ending
+/// row `r`), into `chosen` best first as (similarity, row, column).
+///
+/// Rather than sorting the keys, this is Gale and Shapley's deferred acceptance (rows
+/// propose to their best column that would take them, a column keeps its best offer):
+/// when both sides rank by one set of distinct weights, the stable matching is unique
+/// and it is exactly the greedy one (a pair the greedy pass skips has an end already
+/// taken by a better pair, so it cannot block; a pair it takes is the best left for
+/// both ends). Each proposal is a scan of one row of about a dozen keys.
+fn greedy_one_to_one(
+    keys: &[u64],
+    row_end: &[u32],
+    nb: usize,
+    column_best: &mut Vec<u64>,
+    chosen: &mut Vec<(f32, usize, usize)>,
+) {
+    column_best.clear();
+    column_best.resize(nb, u64::MAX);
+    for r in 0..row_end.len() {
+        let mut row = r;
+        loop {
+            let start = if row == 0 {
+                0
+            } else {
+                row_end[row - 1] as usize
+            };
+            let mut best = u64::MAX;
+            for &k in &keys[start..row_end[row] as usize] {
+                if k < best && k < column_best[(k & 0xFFFF) as usize] {
+                    best = k;
+                }
+            }
+            if best == u64::MAX {
                 break;
             }
-            let (r, c) = (((k >> 16) & 0xFFFF) as usize, (k & 0xFFFF) as usize);
-            if !used_a[r] && !used_b[c] {
-                used_a[r] = true;
-                used_b[c] = true;
-                chosen.push((f32::from_bits(!((k >> 32) as u32)), r, c));
+            let c = (best & 0xFFFF) as usize;
+            let jilted = std::mem::replace(&mut column_best[c], best);
+            if jilted == u64::MAX {
+                break;
             }
+            row = ((jilted >> 16) & 0xFFFF) as usize;
         }
     }
-    chosen
+    chosen.clear();
+    let first = chosen.len();
+    chosen.extend(column_best.iter().filter(|&&k| k != u64::MAX).map(|&k| {
+        (
+            f32::from_bits(!((k >> 32) as u32)),
+            ((k >> 16) & 0xFFFF) as usize,
+            (k & 0xFFFF) as usize,
+        )
+    }));
+    // Best first: by key (similarity, then row, then column), as a sort of the keys.
+    chosen[first..]
+        .sort_unstable_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
 }
 
 /// Template minutiae in the matcher's frame: scaled to 500 ppi, y up.
@@ -920,6 +1051,53 @@ mod tests {
         );
     }
 
+    /// The greedy pairing by its definition: every key sorted, taken best first.
+    fn sorted_greedy(keys: &[u64], na: usize, nb: usize) -> Vec<(f32, usize, usize)> {
+        let mut keys = keys.to_vec();
+        keys.sort_unstable();
+        let (mut used_a, mut used_b) = (vec![false; na], vec![false; nb]);
+        let mut chosen = Vec::new();
+        for k in keys {
+            let (r, c) = (((k >> 16) & 0xFFFF) as usize, (k & 0xFFFF) as usize);
+            if !used_a[r] && !used_b[c] {
+                used_a[r] = true;
+                used_b[c] = true;
+                chosen.push((f32::from_bits(!((k >> 32) as u32)), r, c));
+            }
+        }
+        chosen
+    }
+
+    #[test]
+    fn deferred_acceptance_equals_the_sorted_greedy_pairing() {
+        let mut state = 7u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as u32
+        };
+        let (mut column_best, mut chosen) = (Vec::new(), Vec::new());
+        for trial in 0..300 {
+            let (na, nb) = (2 + next() as usize % 40, 2 + next() as usize % 40);
+            let (mut keys, mut row_end) = (Vec::new(), Vec::new());
+            for r in 0..na {
+                for c in 0..nb {
+                    // About half the pairs, similarities from a few distinct values
+                    // (ties broken by the indices, as in real keys).
+                    if next() % 2 == 0 {
+                        let s =
+                            (1 + next() % if trial % 2 == 0 { 5 } else { 1000 }) as f32 / 1000.0;
+                        keys.push(((!s.to_bits()) as u64) << 32 | (r as u64) << 16 | c as u64);
+                    }
+                }
+                row_end.push(keys.len() as u32);
+            }
+            greedy_one_to_one(&keys, &row_end, nb, &mut column_best, &mut chosen);
+            assert_eq!(chosen, sorted_greedy(&keys, na, nb), "trial {trial}");
+        }
+    }
+
     #[test]
     fn erf_matches_known_values() {
         for (x, want) in [
@@ -949,93 +1127,5 @@ mod tests {
         assert!(inside_hull(&hull, (5.0, 5.0), 0.0));
         assert!(!inside_hull(&hull, (15.0, 5.0), 4.0));
         assert!(inside_hull(&hull, (15.0, 5.0), 5.0));
-    }
-}
-
-#[cfg(test)]
-mod scratch_stats {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn stats() {
-        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/datasets/fvc2002");
-        let m = Matcher::default();
-        let mut preps = Vec::new();
-        for db in ["DB1_B", "DB2_B", "DB3_B", "DB4_B"] {
-            for f in 101..=110 {
-                for k in 1..=8 {
-                    let b = std::fs::read(dir.join(db).join(format!("{f}_{k}.iso"))).unwrap();
-                    let t = crate::MinutiaeRecord::decode(&b)
-                        .unwrap()
-                        .to_template(0)
-                        .unwrap();
-                    preps.push(m.prepare(&t));
-                }
-            }
-        }
-        let (mut ncyl, mut nfull, mut npts) = (0, 0, 0);
-        for p in &preps {
-            ncyl += p.cylinders.len();
-            npts += p.points.len();
-            nfull += p.cylinders.iter().filter(|c| c.full).count();
-        }
-        eprintln!(
-            "cells {} pts/t {} cyl/t {} full frac {}",
-            m.cells.len(),
-            npts as f32 / 320.0,
-            ncyl as f32 / 320.0,
-            nfull as f32 / ncyl as f32
-        );
-        let (mut keys_n, mut cand, mut both_full, mut calls) = (0usize, 0usize, 0usize, 0usize);
-        let mut second = 0;
-        let mut rho_n = 0usize;
-        for a in &preps {
-            for b in &preps {
-                let mut keys = Vec::new();
-                m.pair_keys(a, b, &mut keys);
-                keys_n += keys.len();
-                calls += 1;
-                cand += a.cylinders.len() * b.cylinders.len();
-                let wanted = a.cylinders.len().min(b.cylinders.len());
-                let mut k2 = keys.clone();
-                k2.sort_unstable();
-                let ch = greedy_one_to_one(&mut keys, wanted, a.cylinders.len(), b.cylinders.len());
-                let _ = both_full;
-                // position of last chosen in sorted order
-                let last = ch
-                    .last()
-                    .map(|&(s, r, c)| {
-                        k2.iter()
-                            .position(|&k| {
-                                k == (((!s.to_bits()) as u64) << 32 | (r as u64) << 16 | c as u64)
-                            })
-                            .unwrap()
-                    })
-                    .unwrap_or(0);
-                if last >= 4 * wanted {
-                    second += 1;
-                }
-                rho_n += ch.len();
-            }
-        }
-        let mut out = String::new();
-        for a in &preps {
-            for b in &preps {
-                out.push_str(&format!("{:08x}\n", m.compare(a, b).to_bits()));
-            }
-        }
-        std::fs::write(
-            std::env::var("SCORES_OUT").unwrap_or("/tmp/scores.txt".into()),
-            out,
-        )
-        .unwrap();
-        eprintln!(
-            "keys/cmp {} cand/cmp {} second-phase frac {} chosen/cmp {}",
-            keys_n as f32 / calls as f32,
-            cand as f32 / calls as f32,
-            second as f32 / calls as f32,
-            rho_n as f32 / calls as f32
-        );
     }
 }
