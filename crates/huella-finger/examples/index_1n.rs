@@ -13,6 +13,12 @@
 //! distractors the full matcher keeps the mate in its top 1% for 96.65% of genuine
 //! pairs, top 3% 98.12%, top 10% 99.06%: the ceiling of any short list of that size.
 //!
+//! With the defaults, `--gallery 1000000 --distinct 20000` on one core: scan 85 ms per
+//! probe; mate kept for 72.3% of genuine pairs in a 100-entry short list, 81.7% at
+//! 1,000, 85.9% at 3,000, 90.7% at 10,000 (485 ms with re-scoring), 93.9% at 30,000
+//! (957 ms), 97.4% at 100,000 (2.2 s). Single-cell hash bits gave 59.2%, 76.8%, 84.3%,
+//! 90.8%, 94.2% and 96.9% in the same session.
+//!
 //! Gallery: every FVC impression (all databases) plus distractors. Distractors are FVC
 //! impressions replicated with noise, in two stages: `--distinct` templates are made by
 //! rotating (±30°), translating (±40 px), jittering (±4 px, ±0.15 rad), dropping 25% and
