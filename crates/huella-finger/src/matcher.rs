@@ -324,41 +324,40 @@ impl Matcher {
         0.5 * (erf((alpha + half) / s) - erf((alpha - half) / s))
     }
 
-    /// Similarity of two cylinders, `[0, 1]`; 0 when they cannot be compared.
+    /// The bit counts `(|a|, |b|, |a ⊕ b|)` over the cells valid in both cylinders, from
+    /// which [`similarity`] makes theirs; zeros (similarity 0) when they cannot be
+    /// compared. With `AVX2` the counts run on 256-bit vectors, one layer per vector.
     #[inline(always)]
-    fn cylinder_similarity(&self, a: &Cylinder, pa: &Point, b: &Cylinder, pb: &Point) -> f32 {
+    fn cylinder_counts<const AVX2: bool>(
+        &self,
+        a: &Cylinder,
+        pa: &Point,
+        b: &Cylinder,
+        pb: &Point,
+    ) -> (u32, u32, u32) {
         if angle_diff(pa.angle, pb.angle).abs() > self.params.max_direction_diff {
-            return 0.0;
+            return (0, 0, 0);
         }
-        let (na, nb, nx) = if a.full && b.full {
+        if a.full && b.full {
             // Every cell is valid in both: no masking, and the norms are known.
-            let nx = (0..ND)
-                .flat_map(|k| (0..LAYER_WORDS).map(move |w| (k, w)))
-                .map(|(k, w)| (a.values[k][w] ^ b.values[k][w]).count_ones())
-                .sum::<u32>();
-            (a.ones, b.ones, nx)
+            (a.ones, b.ones, xor_count::<AVX2>(a, b))
         } else {
             let common: [u64; LAYER_WORDS] = std::array::from_fn(|w| a.valid[w] & b.valid[w]);
             let common_cells: u32 = common.iter().map(|w| w.count_ones()).sum();
             if (common_cells as f32) < self.params.min_matchable * self.cells.len() as f32 {
-                return 0.0;
+                return (0, 0, 0);
             }
-            let (mut na, mut nb, mut nx) = (0u32, 0u32, 0u32);
-            for (va, vb) in a.values.iter().zip(&b.values) {
-                for ((x, y), m) in va.iter().zip(vb).zip(&common) {
-                    let (x, y) = (x & m, y & m);
-                    na += x.count_ones();
-                    nb += y.count_ones();
-                    nx += (x ^ y).count_ones();
-                }
+            if a.full {
+                // `b`'s cells are all valid in `a`: `|b ∧ m| = |b|`, one count fewer.
+                let (na, nx) = half_masked_counts::<AVX2>(a, b, &common);
+                (na, b.ones, nx)
+            } else if b.full {
+                let (nb, nx) = half_masked_counts::<AVX2>(b, a, &common);
+                (a.ones, nb, nx)
+            } else {
+                masked_counts::<AVX2>(a, b, &common)
             }
-            (na, nb, nx)
-        };
-        let norms = (na as f32).sqrt() + (nb as f32).sqrt();
-        if norms == 0.0 {
-            return 0.0;
         }
-        1.0 - (nx as f32).sqrt() / norms
     }
 
     /// Every comparable cylinder pair as a key that sorts best-first: the similarity's
@@ -366,7 +365,7 @@ impl Matcher {
     /// values), then the two cylinder indices. Keys come row by row (cylinder of `a`);
     /// `row_end[r]` is where row `r` ends.
     #[inline(always)]
-    fn pair_keys_portable(
+    fn pair_keys_with<const AVX2: bool>(
         &self,
         a: &PreparedFinger,
         b: &PreparedFinger,
@@ -389,7 +388,8 @@ impl Matcher {
             };
             for c in runs.into_iter().flatten() {
                 let cb = &b.cylinders[c];
-                let s = self.cylinder_similarity(ca, pa, cb, &b.points[cb.minutia]);
+                let (na, nb, nx) = self.cylinder_counts::<AVX2>(ca, pa, cb, &b.points[cb.minutia]);
+                let s = similarity(na as f32, nb as f32, nx as f32);
                 if s > 0.0 {
                     keys.push(((!s.to_bits()) as u64) << 32 | (r as u64) << 16 | c as u64);
                 }
@@ -398,6 +398,7 @@ impl Matcher {
         }
     }
 
+    /// [`Matcher::pair_keys_with`] with the fastest kernel the CPU runs.
     fn pair_keys(
         &self,
         a: &PreparedFinger,
@@ -406,19 +407,32 @@ impl Matcher {
         row_end: &mut Vec<u32>,
     ) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("popcnt") {
-            // SAFETY: `pair_keys_popcnt` only needs the popcnt instruction, which the CPU
-            // was just found to have.
-            #[allow(unsafe_code)]
-            unsafe {
-                self.pair_keys_popcnt(a, b, keys, row_end)
-            };
-            return;
+        {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("popcnt")
+            {
+                // SAFETY: `pair_keys_avx2` needs the avx2 and popcnt instructions, which
+                // the CPU was just found to have.
+                #[allow(unsafe_code)]
+                unsafe {
+                    self.pair_keys_avx2(a, b, keys, row_end)
+                };
+                return;
+            }
+            if std::arch::is_x86_feature_detected!("popcnt") {
+                // SAFETY: `pair_keys_popcnt` only needs the popcnt instruction, which the
+                // CPU was just found to have.
+                #[allow(unsafe_code)]
+                unsafe {
+                    self.pair_keys_popcnt(a, b, keys, row_end)
+                };
+                return;
+            }
         }
-        self.pair_keys_portable(a, b, keys, row_end)
+        self.pair_keys_with::<false>(a, b, keys, row_end)
     }
 
-    /// [`Matcher::pair_keys_portable`] compiled with the popcnt instruction: the
+    /// [`Matcher::pair_keys_with`] compiled with the popcnt instruction: the
     /// cylinder comparison is mostly population counts, 2.5x faster in hardware.
     #[cfg(target_arch = "x86_64")]
     #[allow(unsafe_code)]
@@ -430,7 +444,22 @@ impl Matcher {
         keys: &mut Vec<u64>,
         row_end: &mut Vec<u32>,
     ) {
-        self.pair_keys_portable(a, b, keys, row_end)
+        self.pair_keys_with::<false>(a, b, keys, row_end)
+    }
+
+    /// [`Matcher::pair_keys_with`] with the AVX2 bit counts (the only caller of the
+    /// `AVX2 = true` instances, so those run only where AVX2 was detected).
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    #[target_feature(enable = "avx2,popcnt")]
+    unsafe fn pair_keys_avx2(
+        &self,
+        a: &PreparedFinger,
+        b: &PreparedFinger,
+        keys: &mut Vec<u64>,
+        row_end: &mut Vec<u32>,
+    ) {
+        self.pair_keys_with::<true>(a, b, keys, row_end)
     }
 
     /// Compare two prepared templates: `[0, 1]`, higher = more alike.
@@ -531,14 +560,29 @@ impl Matcher {
         let cutoff = mu1 + (1e4f32 - 1.0).ln() / tau1.abs();
         let cutoff2 = mu2 + (1e4f32 - 1.0).ln() / tau2.abs() + 0.01;
         rs.edges.clear();
+        rs.xy.clear();
+        rs.xy.extend(pairs.iter().map(|p| {
+            let (pa, pb) = (&a.points[p.1], &b.points[p.2]);
+            [pa.x, pa.y, pb.x, pb.y]
+        }));
+        rs.d1.clear();
+        rs.d1.resize(n, 0.0);
         for t in 0..n {
             let (at, bt) = (&a.points[pairs[t].1], &b.points[pairs[t].2]);
+            // The distance terms of the whole row first, in a pass the compiler
+            // vectorises; most pairs stop there.
+            let [ax, ay, bx, by] = rs.xy[t];
+            for (d1, xy) in rs.d1[t + 1..].iter_mut().zip(&rs.xy[t + 1..]) {
+                let da = ((ax - xy[0]) * (ax - xy[0]) + (ay - xy[1]) * (ay - xy[1])).sqrt();
+                let db = ((bx - xy[2]) * (bx - xy[2]) + (by - xy[3]) * (by - xy[3])).sqrt();
+                *d1 = (da - db).abs();
+            }
             for (k, pk) in pairs.iter().enumerate().skip(t + 1) {
-                let (ak, bk) = (&a.points[pk.1], &b.points[pk.2]);
-                let d1 = (dist(at, ak) - dist(bt, bk)).abs();
+                let d1 = rs.d1[k];
                 if d1 > cutoff {
                     continue;
                 }
+                let (ak, bk) = (&a.points[pk.1], &b.points[pk.2]);
                 let d2 = angle_diff(
                     angle_diff(at.angle, ak.angle),
                     angle_diff(bt.angle, bk.angle),
@@ -606,6 +650,8 @@ struct Scratch {
 /// The relaxation's buffers.
 #[derive(Debug, Default)]
 struct RelaxScratch {
+    xy: Vec<[f32; 4]>,
+    d1: Vec<f32>,
     edges: Vec<(u32, u32, f32)>,
     start: Vec<u32>,
     fill: Vec<u32>,
@@ -682,6 +728,212 @@ fn greedy_one_to_one(
     // Best first: by key (similarity, then row, then column), as a sort of the keys.
     chosen[first..]
         .sort_unstable_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
+}
+
+/// The bit-based cylinder similarity from its counts: `1 - √|a⊕b| / (√|a| + √|b|)`
+/// (the paper's `1 - ‖a ⊕ b‖ / (‖a‖ + ‖b‖)`), 0 for two empty cylinders.
+#[inline(always)]
+fn similarity(na: f32, nb: f32, nx: f32) -> f32 {
+    let norms = na.sqrt() + nb.sqrt();
+    if norms == 0.0 {
+        0.0
+    } else {
+        1.0 - nx.sqrt() / norms
+    }
+}
+
+/// Set bits of `a ^ b` over all layers (the two cylinders' Hamming distance).
+#[inline(always)]
+fn xor_count<const AVX2: bool>(a: &Cylinder, b: &Cylinder) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: `AVX2 = true` is instantiated only under `pair_keys_avx2`, which runs
+        // after the CPU was found to have AVX2.
+        #[allow(unsafe_code)]
+        return unsafe { avx2::xor_count(a, b) };
+    }
+    a.values
+        .iter()
+        .flatten()
+        .zip(b.values.iter().flatten())
+        .map(|(x, y)| (x ^ y).count_ones())
+        .sum()
+}
+
+/// `(|a ∧ m|, |b ∧ m|, |(a ⊕ b) ∧ m|)` over all layers, `m` the cells valid in both.
+#[inline(always)]
+fn masked_counts<const AVX2: bool>(
+    a: &Cylinder,
+    b: &Cylinder,
+    common: &[u64; LAYER_WORDS],
+) -> (u32, u32, u32) {
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: as in `xor_count`.
+        #[allow(unsafe_code)]
+        return unsafe { avx2::masked_counts(a, b, common) };
+    }
+    let (mut na, mut nb, mut nx) = (0u32, 0u32, 0u32);
+    for (va, vb) in a.values.iter().zip(&b.values) {
+        for ((x, y), m) in va.iter().zip(vb).zip(common) {
+            let (x, y) = (x & m, y & m);
+            na += x.count_ones();
+            nb += y.count_ones();
+            nx += (x ^ y).count_ones();
+        }
+    }
+    (na, nb, nx)
+}
+
+/// `(|a ∧ m|, |(a ∧ m) ⊕ b|)` over all layers, for a `b` whose cells are all in `m`.
+#[inline(always)]
+fn half_masked_counts<const AVX2: bool>(
+    a: &Cylinder,
+    b: &Cylinder,
+    common: &[u64; LAYER_WORDS],
+) -> (u32, u32) {
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: as in `xor_count`.
+        #[allow(unsafe_code)]
+        return unsafe { avx2::half_masked_counts(a, b, common) };
+    }
+    let (mut na, mut nx) = (0u32, 0u32);
+    for (va, vb) in a.values.iter().zip(&b.values) {
+        for ((x, y), m) in va.iter().zip(vb).zip(common) {
+            let x = x & m;
+            na += x.count_ones();
+            nx += (x ^ y).count_ones();
+        }
+    }
+    (na, nx)
+}
+
+/// The bit counts on 256-bit vectors: a direction layer (`NS * NS` = 256 cells) is one
+/// vector, and a vector's bits are counted with the nibble look-up of W. Muła, N. Kurz,
+/// D. Lemire, "Faster population counts using AVX2 instructions", The Computer Journal
+/// 61(1), 2018 (per-byte counts, summed with `vpsadbw` once at the end).
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod avx2 {
+    use super::{Cylinder, LAYER_WORDS, ND};
+    use std::arch::x86_64::*;
+
+    const _: () = assert!(LAYER_WORDS * 64 == 256, "one layer per 256-bit vector");
+
+    /// Per-byte set-bit counts of `v` (each at most 8).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn byte_counts(v: __m256i) -> __m256i {
+        let lut = _mm256_setr_epi8(
+            0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2,
+            3, 3, 4,
+        );
+        let low = _mm256_set1_epi8(0x0f);
+        let lo = _mm256_and_si256(v, low);
+        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(v), low);
+        _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo), _mm256_shuffle_epi8(lut, hi))
+    }
+
+    /// Layer `k` of a cylinder as one vector.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn layer(c: &Cylinder, k: usize) -> __m256i {
+        // SAFETY: `values[k]` is 4 u64, 32 bytes; the load is unaligned.
+        unsafe { _mm256_loadu_si256(c.values[k].as_ptr().cast()) }
+    }
+
+    /// Sum of the four 64-bit lanes.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn lane_sum(v: __m256i) -> u64 {
+        let s = _mm_add_epi64(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+        (_mm_cvtsi128_si64(s) + _mm_extract_epi64::<1>(s)) as u64
+    }
+
+    /// See [`super::xor_count`].
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn xor_count(a: &Cylinder, b: &Cylinder) -> u32 {
+        // SAFETY (whole body): AVX2 is enabled on this function; loads are in bounds.
+        unsafe {
+            let mut acc = _mm256_setzero_si256();
+            for k in 0..ND {
+                acc = _mm256_add_epi8(acc, byte_counts(_mm256_xor_si256(layer(a, k), layer(b, k))));
+            }
+            // At most 8 * ND = 48 per byte: no overflow before the byte sums.
+            lane_sum(_mm256_sad_epu8(acc, _mm256_setzero_si256())) as u32
+        }
+    }
+
+    /// See [`super::half_masked_counts`].
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn half_masked_counts(
+        a: &Cylinder,
+        b: &Cylinder,
+        common: &[u64; LAYER_WORDS],
+    ) -> (u32, u32) {
+        // SAFETY (whole body): AVX2 is enabled on this function; loads are in bounds.
+        unsafe {
+            let m = _mm256_loadu_si256(common.as_ptr().cast());
+            let (mut ca, mut cx) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            for k in 0..ND {
+                let x = _mm256_and_si256(layer(a, k), m);
+                ca = _mm256_add_epi8(ca, byte_counts(x));
+                cx = _mm256_add_epi8(cx, byte_counts(_mm256_xor_si256(x, layer(b, k))));
+            }
+            let zero = _mm256_setzero_si256();
+            let packed = _mm256_add_epi64(
+                _mm256_sad_epu8(ca, zero),
+                _mm256_slli_epi64::<32>(_mm256_sad_epu8(cx, zero)),
+            );
+            let t = lane_sum(packed);
+            ((t & 0xffff_ffff) as u32, (t >> 32) as u32)
+        }
+    }
+
+    /// See [`super::masked_counts`].
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn masked_counts(
+        a: &Cylinder,
+        b: &Cylinder,
+        common: &[u64; LAYER_WORDS],
+    ) -> (u32, u32, u32) {
+        // SAFETY (whole body): AVX2 is enabled on this function; loads are in bounds.
+        unsafe {
+            let m = _mm256_loadu_si256(common.as_ptr().cast());
+            let (mut ca, mut cb, mut cx) = (
+                _mm256_setzero_si256(),
+                _mm256_setzero_si256(),
+                _mm256_setzero_si256(),
+            );
+            for k in 0..ND {
+                let x = _mm256_and_si256(layer(a, k), m);
+                let y = _mm256_and_si256(layer(b, k), m);
+                ca = _mm256_add_epi8(ca, byte_counts(x));
+                cb = _mm256_add_epi8(cb, byte_counts(y));
+                cx = _mm256_add_epi8(cx, byte_counts(_mm256_xor_si256(x, y)));
+            }
+            // Each total is at most ND * 256 = 1536 < 2^16: the three share one lane sum
+            // in 16-bit fields.
+            let zero = _mm256_setzero_si256();
+            let packed = _mm256_add_epi64(
+                _mm256_sad_epu8(ca, zero),
+                _mm256_add_epi64(
+                    _mm256_slli_epi64::<16>(_mm256_sad_epu8(cb, zero)),
+                    _mm256_slli_epi64::<32>(_mm256_sad_epu8(cx, zero)),
+                ),
+            );
+            let t = lane_sum(packed);
+            (
+                (t & 0xffff) as u32,
+                ((t >> 16) & 0xffff) as u32,
+                (t >> 32) as u32,
+            )
+        }
+    }
 }
 
 /// Template minutiae in the matcher's frame: scaled to 500 ppi, y up.
@@ -1095,6 +1347,63 @@ mod tests {
             }
             greedy_one_to_one(&keys, &row_end, nb, &mut column_best, &mut chosen);
             assert_eq!(chosen, sorted_greedy(&keys, na, nb), "trial {trial}");
+        }
+    }
+
+    #[test]
+    fn vector_bit_counts_equal_the_scalar_ones() {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            let mut state = 11u64;
+            let mut word = move || {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                state ^ (state >> 29)
+            };
+            let mut cylinder = |density: u32| {
+                let valid: [u64; LAYER_WORDS] = std::array::from_fn(|_| word() | word());
+                let values = std::array::from_fn(|_| {
+                    std::array::from_fn(|w| {
+                        (0..density).fold(u64::MAX, |bits, _| bits & word()) & valid[w]
+                    })
+                });
+                Cylinder {
+                    values,
+                    valid,
+                    minutia: 0,
+                    full: false,
+                    ones: 0,
+                }
+            };
+            for trial in 0..500 {
+                let (a, b) = (cylinder(trial % 3), cylinder(trial % 2 + 1));
+                let common = std::array::from_fn(|w| a.valid[w] & b.valid[w]);
+                assert_eq!(xor_count::<true>(&a, &b), xor_count::<false>(&a, &b));
+                assert_eq!(
+                    masked_counts::<true>(&a, &b, &common),
+                    masked_counts::<false>(&a, &b, &common)
+                );
+                assert_eq!(
+                    half_masked_counts::<true>(&a, &b, &common),
+                    half_masked_counts::<false>(&a, &b, &common)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn dispatched_pair_keys_equal_the_portable_ones() {
+        let m = Matcher::default();
+        for seed in 0..10 {
+            let a = m.prepare(&finger(seed, 45));
+            let b = m.prepare(&moved(&finger(seed + seed % 2, 40), 0.4, (10.0, 5.0), 2.0));
+            let (mut fast, mut fast_rows) = (Vec::new(), Vec::new());
+            let (mut slow, mut slow_rows) = (Vec::new(), Vec::new());
+            m.pair_keys(&a, &b, &mut fast, &mut fast_rows);
+            m.pair_keys_with::<false>(&a, &b, &mut slow, &mut slow_rows);
+            assert!(slow.len() > 100, "seed {seed}: {}", slow.len());
+            assert_eq!((fast, fast_rows), (slow, slow_rows), "seed {seed}");
         }
     }
 
