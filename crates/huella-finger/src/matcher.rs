@@ -325,7 +325,7 @@ impl Matcher {
     }
 
     /// The bit counts `(|a|, |b|, |a ⊕ b|)` over the cells valid in both cylinders, from
-    /// which [`similarity`] makes theirs; zeros (similarity 0) when they cannot be
+    /// which [`similarity_from_roots`] makes theirs; zeros (similarity 0) when they cannot be
     /// compared. With `AVX2` the counts run on 256-bit vectors, one layer per vector.
     #[inline(always)]
     fn cylinder_counts<const AVX2: bool>(
@@ -362,8 +362,8 @@ impl Matcher {
 
     /// Every comparable cylinder pair as a key that sorts best-first: the similarity's
     /// bits inverted (similarities are non-negative, so their bit patterns order like the
-    /// values), then the two cylinder indices. Keys come row by row (cylinder of `a`);
-    /// `row_end[r]` is where row `r` ends.
+    /// values), then the two cylinder indices. Keys come row by row (cylinder of `a`),
+    /// each row's best key first; `row_end[r]` is where row `r` ends.
     #[inline(always)]
     fn pair_keys_with<const AVX2: bool>(
         &self,
@@ -372,6 +372,7 @@ impl Matcher {
         keys: &mut Vec<u64>,
         row_end: &mut Vec<u32>,
     ) {
+        let roots = square_roots();
         let delta = self.params.max_direction_diff;
         let first_at_least = |angle: f32| b.angles.partition_point(|&x| x < angle);
         let first_above = |angle: f32| b.angles.partition_point(|&x| x <= angle);
@@ -386,13 +387,22 @@ impl Matcher {
             } else {
                 [first_at_least(lo)..first_above(hi), 0..0]
             };
+            let start = keys.len();
+            let mut best = (u64::MAX, start);
             for c in runs.into_iter().flatten() {
                 let cb = &b.cylinders[c];
                 let (na, nb, nx) = self.cylinder_counts::<AVX2>(ca, pa, cb, &b.points[cb.minutia]);
-                let s = similarity(na as f32, nb as f32, nx as f32);
+                let root = |n: u32| roots[n as usize];
+                let s = similarity_from_roots(root(na), root(nb), root(nx));
                 if s > 0.0 {
-                    keys.push(((!s.to_bits()) as u64) << 32 | (r as u64) << 16 | c as u64);
+                    let key = ((!s.to_bits()) as u64) << 32 | (r as u64) << 16 | c as u64;
+                    best = best.min((key, keys.len()));
+                    keys.push(key);
                 }
+            }
+            // The row's best key goes first (see `greedy_one_to_one`).
+            if best.0 != u64::MAX {
+                keys.swap(start, best.1);
             }
             row_end.push(keys.len() as u32);
         }
@@ -673,15 +683,17 @@ fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
 }
 
 /// The greedy one-to-one pairing of LSS: pairs taken best first, no cylinder used
-/// twice, from keys made in [`Matcher::pair_keys`] (row by row, `row_end[r]` ending
-/// row `r`), into `chosen` best first as (similarity, row, column).
+/// twice, from keys made in [`Matcher::pair_keys`] (row by row, each row's best key
+/// first, `row_end[r]` ending row `r`), into `chosen` best first as (similarity, row,
+/// column).
 ///
 /// Rather than sorting the keys, this is Gale and Shapley's deferred acceptance (rows
 /// propose to their best column that would take them, a column keeps its best offer):
 /// when both sides rank by one set of distinct weights, the stable matching is unique
 /// and it is exactly the greedy one (a pair the greedy pass skips has an end already
 /// taken by a better pair, so it cannot block; a pair it takes is the best left for
-/// both ends). Each proposal is a scan of one row of about a dozen keys.
+/// both ends). A row's first proposal is its first key, with no scan when that column
+/// takes it, as it mostly does; later proposals scan the row (about a dozen keys).
 fn greedy_one_to_one(
     keys: &[u64],
     row_end: &[u32],
@@ -691,54 +703,69 @@ fn greedy_one_to_one(
 ) {
     column_best.clear();
     column_best.resize(nb, u64::MAX);
+    let row = |r: usize| {
+        let start = if r == 0 { 0 } else { row_end[r - 1] as usize };
+        &keys[start..row_end[r] as usize]
+    };
     for r in 0..row_end.len() {
-        let mut row = r;
+        let mut proposer = r;
+        let mut best = match row(r).first() {
+            Some(&k) if k < column_best[(k & 0xFFFF) as usize] => k,
+            _ => u64::MAX,
+        };
         loop {
-            let start = if row == 0 {
-                0
-            } else {
-                row_end[row - 1] as usize
-            };
-            let mut best = u64::MAX;
-            for &k in &keys[start..row_end[row] as usize] {
-                if k < best && k < column_best[(k & 0xFFFF) as usize] {
-                    best = k;
+            if best == u64::MAX {
+                for &k in row(proposer) {
+                    if k < best && k < column_best[(k & 0xFFFF) as usize] {
+                        best = k;
+                    }
+                }
+                if best == u64::MAX {
+                    break;
                 }
             }
-            if best == u64::MAX {
-                break;
-            }
-            let c = (best & 0xFFFF) as usize;
-            let jilted = std::mem::replace(&mut column_best[c], best);
+            let jilted = std::mem::replace(&mut column_best[(best & 0xFFFF) as usize], best);
             if jilted == u64::MAX {
                 break;
             }
-            row = ((jilted >> 16) & 0xFFFF) as usize;
+            proposer = ((jilted >> 16) & 0xFFFF) as usize;
+            best = u64::MAX;
         }
     }
+    // Best first: the keys' order (similarity, then row, then column).
+    column_best.sort_unstable();
     chosen.clear();
-    let first = chosen.len();
-    chosen.extend(column_best.iter().filter(|&&k| k != u64::MAX).map(|&k| {
-        (
-            f32::from_bits(!((k >> 32) as u32)),
-            ((k >> 16) & 0xFFFF) as usize,
-            (k & 0xFFFF) as usize,
-        )
-    }));
-    // Best first: by key (similarity, then row, then column), as a sort of the keys.
-    chosen[first..]
-        .sort_unstable_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
+    chosen.extend(
+        column_best
+            .iter()
+            .take_while(|&&k| k != u64::MAX)
+            .map(|&k| {
+                (
+                    f32::from_bits(!((k >> 32) as u32)),
+                    ((k >> 16) & 0xFFFF) as usize,
+                    (k & 0xFFFF) as usize,
+                )
+            }),
+    );
 }
 
-/// The bit-based cylinder similarity from its counts: `1 - √|a⊕b| / (√|a| + √|b|)`
-/// (the paper's `1 - ‖a ⊕ b‖ / (‖a‖ + ‖b‖)`), 0 for two empty cylinders.
+/// `√n` for every bit count of a cylinder pair (0 to `ND * NS * NS`): a look-up in
+/// place of three square roots per pair, the same values.
+fn square_roots() -> &'static [f32; ND * NS * NS + 1] {
+    static ROOTS: std::sync::OnceLock<[f32; ND * NS * NS + 1]> = std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| std::array::from_fn(|n| (n as f32).sqrt()))
+}
+
+/// The bit-based cylinder similarity from the square roots of its counts:
+/// `1 - √|a⊕b| / (√|a| + √|b|)` (the paper's `1 - ‖a ⊕ b‖ / (‖a‖ + ‖b‖)`), 0 for two
+/// empty cylinders.
 #[inline(always)]
-fn similarity(na: f32, nb: f32, nx: f32) -> f32 {
-    let norms = na.sqrt() + nb.sqrt();
+fn similarity_from_roots(root_a: f32, root_b: f32, root_x: f32) -> f32 {
+    let norms = root_a + root_b;
     if norms == 0.0 {
         0.0
     } else {
-        1.0 - nx.sqrt() / norms
+        1.0 - root_x / norms
     }
 }
 
@@ -1342,6 +1369,11 @@ mod tests {
                             (1 + next() % if trial % 2 == 0 { 5 } else { 1000 }) as f32 / 1000.0;
                         keys.push(((!s.to_bits()) as u64) << 32 | (r as u64) << 16 | c as u64);
                     }
+                }
+                // The row's best key first, as `pair_keys` leaves it.
+                let start = row_end.last().map_or(0, |&e| e as usize);
+                if let Some(best) = (start..keys.len()).min_by_key(|&i| keys[i]) {
+                    keys.swap(start, best);
                 }
                 row_end.push(keys.len() as u32);
             }
