@@ -528,16 +528,22 @@ impl Matcher {
             + ((sigmoid(wanted as f32, mu_p, tau_p) * (max_np - min_np) as f32).round() as usize);
         self.relax(chosen, a, b, &mut scratch.relax);
         let relaxed = &scratch.relax.lambda;
+        // Most efficient first, ties by index: as keys, the efficiency's bits inverted
+        // (it is finite and non-negative, so its bits order like its value), then the
+        // index, with one integer sort instead of a divide in every comparison.
         let order = &mut scratch.order;
         order.clear();
-        order.extend(0..chosen.len());
-        let efficiency = |t: usize| relaxed[t] / chosen[t].0;
-        order.sort_by(|&x, &y| efficiency(y).total_cmp(&efficiency(x)).then(x.cmp(&y)));
+        order.extend((0..chosen.len()).map(|t| {
+            let efficiency = relaxed[t] / chosen[t].0;
+            ((!efficiency.to_bits()) as u64) << 32 | t as u64
+        }));
+        order.sort_unstable();
         scratch.out.extend(
             order
                 .iter()
                 .take(n_p.min(chosen.len()))
-                .map(|&t| MatchedPair {
+                .map(|&key| (key & 0xFFFF_FFFF) as usize)
+                .map(|t| MatchedPair {
                     a: chosen[t].1,
                     b: chosen[t].2,
                     similarity: relaxed[t],
@@ -652,7 +658,7 @@ struct Scratch {
     row_end: Vec<u32>,
     column_best: Vec<u64>,
     chosen: Vec<(f32, usize, usize)>,
-    order: Vec<usize>,
+    order: Vec<u64>,
     relax: RelaxScratch,
     out: Vec<MatchedPair>,
 }
