@@ -117,25 +117,11 @@ fn threshold_at_fmr(impostor: &[f32], target: f64) -> f32 {
     }
 }
 
-/// EER: where FMR and FNMR cross, over every score as a threshold (midpoint of the two
-/// rates at the closest crossing).
+/// EER by the FVC2000 interval rule, from the evaluation crate (the figure `huella eval
+/// fvc` reports).
 fn eer(genuine: &[f32], impostor: &[f32]) -> f64 {
-    let (mut g, mut im) = (genuine.to_vec(), impostor.to_vec());
-    g.sort_by(f32::total_cmp);
-    im.sort_by(f32::total_cmp);
-    let mut ts: Vec<f32> = g.iter().chain(&im).copied().collect();
-    ts.sort_by(f32::total_cmp);
-    ts.dedup();
-    ts.push(f32::INFINITY);
-    let (ng, ni) = (g.len().max(1) as f64, im.len().max(1) as f64);
-    ts.iter()
-        .map(|&t| {
-            let fnmr = g.partition_point(|&s| s < t) as f64 / ng;
-            let fmr = (im.len() - im.partition_point(|&s| s < t)) as f64 / ni;
-            (fmr, fnmr)
-        })
-        .min_by(|a, b| (a.0 - a.1).abs().total_cmp(&(b.0 - b.1).abs()))
-        .map_or(0.0, |(a, b)| (a + b) / 2.0)
+    let wrap = |v: &[f32]| v.iter().map(|&s| Some(s)).collect::<Vec<_>>();
+    huella_eval::fvc_figures(&wrap(genuine), &wrap(impostor)).map_or(f64::NAN, |f| f.eer)
 }
 
 fn split(comparisons: &[Comparison], keep: &[bool]) -> Vec<f32> {

@@ -4,7 +4,8 @@
 //! Coordinates are pixels with the origin at the top-left of the image and y pointing
 //! down; a minutia's angle is in radians in `[0, 2π)`, measured counter-clockwise from
 //! the positive x axis as the image is viewed (the ISO/IEC 19794-2 convention).
-// One kernel uses `unsafe` to run with the popcnt instruction after checking the CPU.
+// The matcher and index-code kernels use `unsafe` only to run with popcnt / AVX2
+// instructions after checking the CPU, each with a portable fallback.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
