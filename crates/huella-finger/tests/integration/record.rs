@@ -13,16 +13,7 @@ use huella_finger::{
 };
 use proptest::prelude::*;
 
-/// `../shared/datasets` beside the checkout, or `None` (with a message) when absent.
-fn datasets() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: ../shared/datasets not found ({})", dir.display());
-        None
-    }
-}
+use crate::datasets;
 
 /// Every `*.iso` under `fvc2002/DB*_B/`, sorted.
 fn fvc_templates(datasets: &Path) -> Vec<PathBuf> {

@@ -3,16 +3,9 @@
 
 use std::f32::consts::PI;
 
+use crate::image;
 use huella_finger::{finger_quality, FingerExtractor, FingerQuality};
 use huella_imaging::GreyImage;
-
-fn image(w: u32, h: u32, f: impl Fn(f32, f32) -> f32) -> GreyImage {
-    let data = (0..h)
-        .flat_map(|y| (0..w).map(move |x| (x, y)))
-        .map(|(x, y)| f(x as f32, y as f32).round().clamp(0.0, 255.0) as u8)
-        .collect();
-    GreyImage::from_raw(w, h, data).expect("sized")
-}
 
 /// Deterministic white noise in `[-1, 1]` for pixel `(x, y)`.
 fn noise(x: f32, y: f32) -> f32 {

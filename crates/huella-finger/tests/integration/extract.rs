@@ -2,18 +2,10 @@
 //! synthetic ridge patterns, determinism, resolution handling and FVC images.
 
 use std::f32::consts::{PI, TAU};
-use std::path::PathBuf;
 
+use crate::image;
 use huella_finger::{ExtractConfig, FingerError, FingerExtractor, Minutia, MinutiaKind};
 use huella_imaging::{decode_file, resize_bilinear_grey, GreyImage, Limits};
-
-fn image(w: u32, h: u32, f: impl Fn(f32, f32) -> f32) -> GreyImage {
-    let data = (0..h)
-        .flat_map(|y| (0..w).map(move |x| (x, y)))
-        .map(|(x, y)| f(x as f32, y as f32).round().clamp(0.0, 255.0) as u8)
-        .collect();
-    GreyImage::from_raw(w, h, data).expect("sized")
-}
 
 /// Horizontal dark ridges of period 9 px with phase dislocations (one ridge more on
 /// one side than on the other, Larkin & Fletcher 2007) at `(x, y, sign)`: one
@@ -215,11 +207,9 @@ fn bad_configurations_are_rejected() {
 
 #[test]
 fn fvc2002_images_give_plausible_templates() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/fvc2002");
-    if !root.is_dir() {
-        eprintln!("skipping: FVC2002 not found at {}", root.display());
+    let Some(root) = crate::datasets().map(|d| d.join("fvc2002")) else {
         return;
-    }
+    };
     let ex = FingerExtractor::default();
     for (db, sample) in [
         ("DB1_B", "101_1"),

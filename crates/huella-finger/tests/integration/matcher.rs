@@ -5,13 +5,7 @@ use huella_finger::{FingerTemplate, Matcher, MinutiaeRecord};
 use std::path::PathBuf;
 
 fn fvc2002() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/fvc2002");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: FVC2002 not found at {}", dir.display());
-        None
-    }
+    crate::datasets().map(|d| d.join("fvc2002"))
 }
 
 /// The 80 templates of one database, by finger then impression.
