@@ -339,38 +339,12 @@ impl CodeIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{FingerTemplate, Matcher, Minutia, MinutiaKind};
-    use huella_core::FingerPosition;
+    use crate::{FingerTemplate, Matcher};
 
+    /// A synthetic finger, or (with `jitter`) a new impression of it.
     fn finger(seed: u64, n: usize, jitter: u16) -> FingerTemplate {
-        let mut s = seed;
-        let mut next = move || splitmix(&mut s) as f32 / u64::MAX as f32;
-        let minutiae = (0..n)
-            .map(|_| Minutia {
-                x: 40 + (next() * 220.0) as u16,
-                y: 40 + (next() * 320.0) as u16,
-                angle: next() * std::f32::consts::TAU,
-                kind: MinutiaKind::Ending,
-                quality: 50,
-            })
-            .collect::<Vec<_>>();
-        let mut j = seed ^ 0xABCD;
-        let minutiae = minutiae
-            .into_iter()
-            .map(|m| Minutia {
-                x: m.x + (splitmix(&mut j) % (jitter as u64 + 1)) as u16,
-                ..m
-            })
-            .collect();
-        FingerTemplate {
-            width: 300,
-            height: 400,
-            resolution_x: 197,
-            resolution_y: 197,
-            position: FingerPosition::Unknown,
-            quality: 50,
-            minutiae,
-        }
+        let t = crate::matcher::tests::finger(seed, n);
+        crate::matcher::tests::moved(&t, 0.0, (0.0, 0.0), f32::from(jitter))
     }
 
     #[test]

@@ -1146,13 +1146,13 @@ fn depth_in_hull(hull: &[(f32, f32)], p: (f32, f32)) -> f32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::MinutiaKind;
     use huella_core::FingerPosition;
 
     /// A deterministic pseudo-random finger: `n` minutiae spread over a 300x400 image.
-    fn finger(seed: u64, n: usize) -> FingerTemplate {
+    pub(crate) fn finger(seed: u64, n: usize) -> FingerTemplate {
         let mut s = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
@@ -1184,7 +1184,12 @@ mod tests {
 
     /// The same finger moved: rotated by `rot` around (150, 200), shifted, every
     /// minutia jittered by up to `jitter` pixels, the ones leaving the image dropped.
-    fn moved(t: &FingerTemplate, rot: f32, shift: (f32, f32), jitter: f32) -> FingerTemplate {
+    pub(crate) fn moved(
+        t: &FingerTemplate,
+        rot: f32,
+        shift: (f32, f32),
+        jitter: f32,
+    ) -> FingerTemplate {
         let (s, c) = rot.sin_cos();
         let mut out = t.clone();
         out.minutiae = t
