@@ -7,6 +7,7 @@ mod crash;
 mod eval;
 mod face;
 mod finger;
+mod ingest;
 
 use std::path::Path;
 use std::process::{Command, Output};

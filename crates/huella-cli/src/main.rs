@@ -9,6 +9,7 @@ mod eval;
 mod face;
 mod finger;
 mod fvc;
+mod ingest;
 mod input;
 mod lfw;
 
@@ -169,6 +170,9 @@ enum Command {
     /// Accuracy evaluation: verification and identification metrics, plots, reports.
     #[command(subcommand)]
     Eval(eval::EvalCommand),
+    /// Ingest legacy records from a CSV manifest (parallel extraction, resumable,
+    /// failed rows written to an errors file).
+    Ingest(ingest::IngestArgs),
 }
 
 #[derive(Debug, Args)]
@@ -483,6 +487,7 @@ fn run(command: Command, face_args: &face::FaceArgs) -> Result<()> {
         }
         Command::Demo(args) => demo::run(&args),
         Command::Eval(cmd) => eval::run(cmd, face_args),
+        Command::Ingest(args) => ingest::run(&args, face_args),
     }
 }
 
