@@ -207,6 +207,13 @@ impl Engine {
             .collect()
     }
 
+    /// The embedding indexes and the finger gallery, for whole-gallery de-duplication.
+    pub(crate) fn search_parts(
+        &self,
+    ) -> (&RwLock<Vec<ModelIndex>>, Option<&RwLock<FingerGallery>>) {
+        (&self.indexes, self.fingers.as_ref())
+    }
+
     /// The underlying store, for read access to encounters and audit data.
     pub fn gallery(&self) -> &Gallery {
         &self.gallery

@@ -216,6 +216,16 @@ impl FingerGallery {
         }
     }
 
+    /// The prepared cylinders of a live stored finger.
+    pub(crate) fn prepared_of(&self, id: TemplateId) -> Option<&PreparedFinger> {
+        self.slot.get(&id).map(|&s| &self.prepared[s])
+    }
+
+    /// The matcher.
+    pub(crate) fn matcher(&self) -> &Matcher {
+        &self.matcher
+    }
+
     /// Compare two finger templates with the matcher.
     pub(crate) fn compare(&self, a: &Template, b: &Template) -> Result<f32, EngineError> {
         Ok(self.matcher.compare(&self.prepare(a)?, &self.prepare(b)?))

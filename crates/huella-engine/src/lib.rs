@@ -39,13 +39,19 @@
 #![deny(missing_docs)]
 
 mod config;
+pub mod dedup;
 mod engine;
 mod error;
 mod face;
 mod fingerprint;
+pub mod fusion;
 mod indexes;
 
 pub use config::{EmbeddingModel, EngineBuilder, Family, IndexKind};
+pub use dedup::{
+    deduplicate_embeddings, Cluster, ClusterKind, DedupOptions, DedupRecord, DedupReport,
+    DedupSummary, DedupThreshold, DuplicatePair, PairDecision, SharedIdentity,
+};
 pub use engine::{Engine, EngineStats, Enrolment, IdentifyOptions, IndexStats, MAX_CANDIDATES};
 pub use error::{ConfigError, EngineError};
 pub use fingerprint::{

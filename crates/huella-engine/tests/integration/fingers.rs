@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 use std::f32::consts::TAU;
 
 /// Synthetic fingers: a random minutiae set per (person, finger), and captures of it
-/// moved, jittered and thinned as a new impression would be.
-struct Hands {
+/// moved, jittered and thinned as a new impression would be (also used by `dedup`).
+pub(crate) struct Hands {
     rng: StdRng,
     fingers: Vec<Vec<(f32, f32, f32)>>,
 }
 
 impl Hands {
-    fn new(people: usize, seed: u64) -> Self {
+    pub(crate) fn new(people: usize, seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         let fingers = (0..people * 2)
             .map(|_| {
@@ -33,7 +33,7 @@ impl Hands {
     }
 
     /// Impression of finger `f` (0 or 1) of person `p`.
-    fn capture(&mut self, p: usize, f: usize) -> Template {
+    pub(crate) fn capture(&mut self, p: usize, f: usize) -> Template {
         let rot: f32 = self.rng.gen_range(-0.3..0.3);
         let (dx, dy) = (
             self.rng.gen_range(-15.0..15.0),

@@ -2,6 +2,7 @@
 //! verification, deletion, merging, persistence and bad input.
 #![allow(clippy::unwrap_used)] // test helpers: a failure should stop the test
 
+mod dedup;
 mod faults;
 mod fingers;
 mod lifecycle;

@@ -1,0 +1,306 @@
+//! Score normalisation on impostor distributions, and fusion across modalities.
+//!
+//! A face score (cosine, [-1, 1]) and a finger score (MCC, [0, 1]) live on different
+//! scales, and the same MCC value means less when it is the best of several fingers.
+//! Each raw score is therefore turned into a **level**: `-log10` of the estimated false
+//! match rate (FMR) at that score, i.e. the fraction of impostor comparisons (records of
+//! different people) that score at least as high. A level of 6 means "one impostor
+//! comparison in a million scores this high", whatever the modality.
+//!
+//! **Estimator** ([`ImpostorModel`]). Built from a sample of `n` impostor scores (the
+//! de-duplicator draws it from the gallery itself: random pairs of records under
+//! different subject ids). Below the `m`-th highest sample score `u` (`m` = the larger of
+//! 20 and 1% of `n`) the FMR is the empirical tail fraction `#{x >= s} / n`. An empirical
+//! estimate cannot go below `1/n` (its **resolution limit**: a level of `log10(n)`), yet a
+//! de-duplication of a million records needs FMRs near 1e-8. Above `u` the tail is
+//! therefore extrapolated with an exponential fitted to the `m` highest samples
+//! (`FMR(s) = (m/n) exp(-(s-u)/b)`, `b` their mean excess over `u`, a peaks-over-threshold
+//! fit). Impostor cosines and MCC scores have tails lighter than exponential, so the
+//! extrapolation over-estimates the FMR: levels past the resolution limit are
+//! conservative (a pair must score higher than strictly needed). A gallery contaminated
+//! by undetected duplicates adds a few mated scores to the sample; at 1% duplicates among
+//! random pairs that is a negligible shift of the body and it only makes the tail fit
+//! more conservative.
+//!
+//! **Fusion** ([`fuse_levels`]). Levels of independent comparisons (the face, each
+//! finger) are combined with Fisher's method: under the impostor hypothesis each
+//! comparison's FMR is uniform, `-2 ln prod(p)` is chi-square with `2k` degrees of
+//! freedom, and the fused level is `-log10` of that combined probability. It assumes
+//! modalities (and fingers) of an impostor pair score independently, the standard
+//! assumption of product-rule fusion; correlated modalities make the fused level
+//! optimistic. One comparison is unchanged by fusion, a missing modality is simply
+//! absent (it neither adds nor removes evidence), and the fused level is monotone in
+//! every input level.
+//!
+//! **Threshold** ([`threshold_for_fpir`]). De-duplicating or searching a gallery of `N`
+//! records compares each probe with `N` others, so for small rates the false positive
+//! identification rate is `FPIR ~ N * FMR`: a target FPIR sets the per-comparison FMR
+//! `FPIR / N` and the fused threshold `-log10(FPIR / N)`. MOSIP's ABIS interface states
+//! the target as `targetFPIR = round(-10 * log10(FPIR))` ([`mosip_target_fpir`]).
+
+use crate::EngineError;
+
+/// Fewest impostor scores accepted to build a model.
+pub const MIN_IMPOSTOR_SAMPLE: usize = 50;
+/// Fewest samples in the fitted tail.
+const MIN_TAIL: usize = 20;
+/// Highest level ever reported (FMR 1e-100): keeps sums finite.
+pub const MAX_LEVEL: f64 = 100.0;
+
+/// The impostor score distribution of one modality, estimated from a sample.
+#[derive(Debug, Clone)]
+pub struct ImpostorModel {
+    sorted: Vec<f32>,
+    /// Start of the fitted tail (the `m`-th highest sample).
+    tail_start: f32,
+    /// `-log10(m / n)`: the level at `tail_start`.
+    tail_level: f64,
+    /// Mean excess of the tail samples over `tail_start` (> 0).
+    tail_scale: f64,
+}
+
+impl ImpostorModel {
+    /// Build from impostor scores (higher = more alike). Refuses non-finite scores and
+    /// samples smaller than [`MIN_IMPOSTOR_SAMPLE`].
+    pub fn from_scores(mut scores: Vec<f32>) -> Result<Self, EngineError> {
+        if scores.iter().any(|s| !s.is_finite()) {
+            return Err(EngineError::BadInput(
+                "impostor scores must be finite".into(),
+            ));
+        }
+        if scores.len() < MIN_IMPOSTOR_SAMPLE {
+            return Err(EngineError::BadInput(format!(
+                "{} impostor scores are too few to normalise scores (at least {MIN_IMPOSTOR_SAMPLE} needed)",
+                scores.len()
+            )));
+        }
+        scores.sort_by(f32::total_cmp);
+        let n = scores.len();
+        let m = MIN_TAIL.max(n / 100).min(n);
+        let tail_start = scores[n - m];
+        let excess: f64 = scores[n - m..]
+            .iter()
+            .map(|&x| f64::from(x - tail_start))
+            .sum::<f64>()
+            / m as f64;
+        Ok(Self {
+            tail_start,
+            tail_level: -(m as f64 / n as f64).log10(),
+            // A degenerate (constant) tail would make any higher score infinitely rare.
+            tail_scale: excess.max(1e-4),
+            sorted: scores,
+        })
+    }
+
+    /// Number of impostor scores in the sample.
+    pub fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    /// Whether the sample is empty (never, once built).
+    pub fn is_empty(&self) -> bool {
+        self.sorted.is_empty()
+    }
+
+    /// The highest level the sample supports without extrapolation: `log10(n)`.
+    pub fn resolution(&self) -> f64 {
+        (self.sorted.len() as f64).log10()
+    }
+
+    /// The level of a raw score: `-log10` of the estimated FMR, in `[0, MAX_LEVEL]`;
+    /// non-decreasing in `score`. A NaN score has level 0 (no evidence).
+    pub fn level(&self, score: f32) -> f64 {
+        if score.is_nan() {
+            return 0.0;
+        }
+        if score >= self.tail_start {
+            let above = f64::from(score - self.tail_start);
+            return (self.tail_level + above / (self.tail_scale * std::f64::consts::LN_10))
+                .min(MAX_LEVEL);
+        }
+        let n = self.sorted.len();
+        let below = self.sorted.partition_point(|&x| x < score);
+        let at_least = (n - below).max(1);
+        -(at_least as f64 / n as f64).log10()
+    }
+
+    /// The lowest sample score whose level reaches `level` (the empirical quantile), for
+    /// gating candidate lists cheaply; levels past the resolution give the top sample.
+    pub fn score_at_level(&self, level: f64) -> f32 {
+        let n = self.sorted.len();
+        let keep = ((n as f64) * 10f64.powf(-level.max(0.0))).floor() as usize;
+        self.sorted[n - keep.clamp(1, n)]
+    }
+}
+
+/// Fisher's combination of independent levels: `-log10` of the probability that `k`
+/// independent impostor comparisons give a product of FMRs as small as these.
+/// Empty input is level 0; one level is returned unchanged; monotone in every level.
+pub fn fuse_levels(levels: &[f64]) -> f64 {
+    let k = levels.len();
+    if k == 0 {
+        return 0.0;
+    }
+    let total: f64 = levels.iter().map(|l| l.clamp(0.0, MAX_LEVEL)).sum();
+    if k == 1 {
+        return total;
+    }
+    // y = -ln(prod p); P(chi2_{2k} >= 2y) = e^{-y} sum_{i<k} y^i / i!.
+    let y = total * std::f64::consts::LN_10;
+    let (mut term, mut sum) = (1.0f64, 1.0f64);
+    for i in 1..k {
+        term *= y / i as f64;
+        sum += term;
+    }
+    (total - sum.log10()).max(0.0)
+}
+
+/// The level of a best-of-`m` comparison (a probe finger of unknown position compared
+/// with `m` fingers): its FMR multiplied by `m` (Bonferroni), floored at 0.
+pub fn best_of(level: f64, m: usize) -> f64 {
+    (level - (m.max(1) as f64).log10()).max(0.0)
+}
+
+/// The per-comparison FMR for a target FPIR when each search meets `gallery` records
+/// (`FPIR ~ N * FMR`, valid for small rates).
+pub fn fmr_for_fpir(fpir: f64, gallery: usize) -> Result<f64, EngineError> {
+    if !(fpir > 0.0 && fpir < 1.0) {
+        return Err(EngineError::BadInput(format!(
+            "target FPIR {fpir} must lie strictly between 0 and 1"
+        )));
+    }
+    Ok(fpir / gallery.max(1) as f64)
+}
+
+/// The fused-level threshold for a target FPIR in a gallery of `gallery` records:
+/// `-log10(FPIR / N)`.
+pub fn threshold_for_fpir(fpir: f64, gallery: usize) -> Result<f64, EngineError> {
+    Ok(-fmr_for_fpir(fpir, gallery)?.log10())
+}
+
+/// MOSIP's integer form of a target FPIR: `round(-10 * log10(FPIR))` (1% is 20).
+pub fn mosip_target_fpir(fpir: f64) -> i32 {
+    (-10.0 * fpir.log10()).round() as i32
+}
+
+/// The FPIR of a MOSIP `targetFPIR` value: `10^(-target / 10)`.
+pub fn fpir_from_mosip(target: i32) -> f64 {
+    10f64.powf(-f64::from(target) / 10.0)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+    use rand_distr::StandardNormal;
+
+    fn gaussian(n: usize, seed: u64) -> ImpostorModel {
+        let mut rng = StdRng::seed_from_u64(seed);
+        ImpostorModel::from_scores(
+            (0..n)
+                .map(|_| 0.1 * rng.sample::<f32, _>(StandardNormal))
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn level_matches_the_empirical_tail_inside_the_resolution() {
+        let m = gaussian(100_000, 1);
+        // N(0, 0.1): P(X >= 0.2326) = 1%, P(X >= 0.309) = 0.1%.
+        assert!((m.level(0.2326) - 2.0).abs() < 0.05, "{}", m.level(0.2326));
+        assert!((m.level(0.309) - 3.0).abs() < 0.15, "{}", m.level(0.309));
+        assert!(m.level(-1.0) == 0.0);
+        assert!((m.resolution() - 5.0).abs() < 1e-9);
+        // Past the resolution the exponential tail is conservative: the true Gaussian
+        // level at 0.6 (6 sigma) is ~9; the estimate is lower but well past 5.
+        let l = m.level(0.6);
+        assert!(l > 5.0 && l < 9.1, "{l}");
+    }
+
+    #[test]
+    fn property_level_is_monotone_and_bounded() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for trial in 0..30 {
+            let n = rng.gen_range(MIN_IMPOSTOR_SAMPLE..5_000);
+            let scale: f32 = rng.gen_range(0.01..1.0);
+            let m = ImpostorModel::from_scores(
+                (0..n)
+                    .map(|_| {
+                        // Ties on purpose: quantised scores as a matcher gives them.
+                        (scale * rng.gen::<f32>() * 50.0).round() / 50.0
+                    })
+                    .collect(),
+            )
+            .unwrap();
+            let mut xs: Vec<f32> = (0..500).map(|_| rng.gen_range(-2.0..3.0)).collect();
+            xs.sort_by(f32::total_cmp);
+            let levels: Vec<f64> = xs.iter().map(|&x| m.level(x)).collect();
+            for w in levels.windows(2) {
+                assert!(w[0] <= w[1] + 1e-12, "trial {trial}: {w:?}");
+            }
+            assert!(levels.iter().all(|l| (0.0..=MAX_LEVEL).contains(l)));
+        }
+    }
+
+    #[test]
+    fn property_fusion_is_monotone_and_neutral_for_one() {
+        let mut rng = StdRng::seed_from_u64(11);
+        for _ in 0..2_000 {
+            let k = rng.gen_range(1..6);
+            let mut levels: Vec<f64> = (0..k).map(|_| rng.gen_range(0.0..20.0)).collect();
+            let base = fuse_levels(&levels);
+            if k == 1 {
+                assert!((base - levels[0]).abs() < 1e-12);
+            }
+            // Raising any one input never lowers the fused level.
+            let i = rng.gen_range(0..k);
+            levels[i] += rng.gen_range(0.0..5.0);
+            assert!(fuse_levels(&levels) >= base - 1e-9);
+            // Never above the plain sum (the product of FMRs, which ignores how many
+            // comparisons were made), never negative.
+            let sum: f64 = levels.iter().sum();
+            let fused = fuse_levels(&levels);
+            assert!((0.0..=sum + 1e-9).contains(&fused));
+            // The naive oracle: P(Gamma(k, 1) >= y) by numerical integration.
+            if k > 1 && sum < 12.0 {
+                let y = sum * std::f64::consts::LN_10;
+                let fact: f64 = (1..k).map(|i| i as f64).product();
+                let steps = 20_000;
+                let hi = y + 60.0;
+                let h = (hi - y) / steps as f64;
+                let f = |x: f64| x.powi(k as i32 - 1) * (-x).exp() / fact;
+                let mut area = f(y) + f(hi);
+                for i in 1..steps {
+                    let x = y + i as f64 * h;
+                    area += if i % 2 == 1 { 4.0 } else { 2.0 } * f(x);
+                }
+                let oracle = -(area * h / 3.0).log10();
+                assert!(
+                    (fused - oracle).abs() < 1e-6,
+                    "{levels:?}: {fused} vs {oracle}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fisher_matches_the_closed_form_for_two() {
+        // Two comparisons each at FMR 1e-3: P = p(1 - ln p) with p = 1e-6.
+        let p: f64 = 1e-6;
+        let want = -(p * (1.0 - p.ln())).log10();
+        assert!((fuse_levels(&[3.0, 3.0]) - want).abs() < 1e-9);
+    }
+
+    #[test]
+    fn fpir_conversions() {
+        assert_eq!(mosip_target_fpir(0.01), 20);
+        assert!((fpir_from_mosip(30) - 0.001).abs() < 1e-12);
+        assert!((threshold_for_fpir(0.01, 1_000_000).unwrap() - 8.0).abs() < 1e-9);
+        assert!(fmr_for_fpir(0.0, 10).is_err());
+        assert!(fmr_for_fpir(f64::NAN, 10).is_err());
+        assert!(ImpostorModel::from_scores(vec![0.0; 10]).is_err());
+        assert!(ImpostorModel::from_scores(vec![f32::NAN; 100]).is_err());
+    }
+}
