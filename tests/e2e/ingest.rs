@@ -283,6 +283,21 @@ fn bad_manifests_fail_cleanly() {
     let err = run(&m);
     assert!(err.contains("created without fingers"), "{err}");
 
+    // ... unless they are ignored with --face-only.
+    let m = tmp.path().join("face-and-fingers.csv");
+    std::fs::write(&m, "record_id,face,finger_1\nR1,a.jpg,f.tif\n").unwrap();
+    let out = ok(&[
+        "ingest",
+        "-g",
+        gs,
+        "--manifest",
+        m.to_str().unwrap(),
+        "--errors",
+        es,
+        "--face-only",
+    ]);
+    assert_eq!(summary(out.as_bytes())["ingested"], 1);
+
     // A gallery without the face model.
     let g2 = tmp.path().join("g2");
     ok(&["init", "-g", g2.to_str().unwrap(), "--model", MODEL]);
