@@ -665,3 +665,62 @@ pub fn run(args: &IngestArgs, face_args: &FaceArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_parse_as_utc_milliseconds() {
+        assert_eq!(parse_date("1970-01-02"), Some(86_400_000));
+        assert_eq!(parse_date("1970-01-01T01:00:00+01:00"), Some(0));
+        for bad in ["1980-13-02", "02/01/1980", "1980-02-30", "", "yesterday"] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_reader_refuses_an_endless_row() {
+        let counter = Arc::new(AtomicU64::new(0));
+        let mut r = Bounded {
+            inner: std::io::repeat(b'x'),
+            since_reset: counter.clone(),
+        };
+        // Read as the CSV reader does, in 8 KiB chunks.
+        let mut buf = [0u8; 8192];
+        let mut total = 0u64;
+        let err = loop {
+            match r.read(&mut buf) {
+                Ok(n) => total += n as u64,
+                Err(e) => break e,
+            }
+        };
+        assert!(err.to_string().contains("longer than"));
+        assert!(total <= MAX_RECORD_BYTES + (64 << 10) + 8192, "{total}");
+        // A new row starts the count again.
+        counter.store(0, Ordering::Relaxed);
+        assert_eq!(r.read(&mut buf).unwrap(), 8192);
+    }
+
+    #[test]
+    fn a_row_reports_every_bad_cell() {
+        let columns = ["record_id", "date_of_birth", "encounter_date", "face"];
+        let record = csv::ByteRecord::from(vec!["R1", "1980-00-01", "soon", ""]);
+        let mut seen = HashMap::new();
+        let wanted = Use {
+            face: true,
+            fingers: true,
+        };
+        let errors = check_row(&record, &columns, 2, Path::new(""), wanted, &mut seen).unwrap_err();
+        let cols: Vec<&str> = errors.iter().map(|e| e.column.as_str()).collect();
+        assert_eq!(cols, ["date_of_birth", "encounter_date"]);
+        // The id was seen: the same id again is a duplicate.
+        let record = csv::ByteRecord::from(vec!["R1", "", "", "a.jpg"]);
+        let errors = check_row(&record, &columns, 3, Path::new(""), wanted, &mut seen).unwrap_err();
+        assert_eq!(errors[0].reason, "duplicate record_id: first on line 2");
+        let record = csv::ByteRecord::from(vec!["R2", "", "", "a.jpg"]);
+        let row = check_row(&record, &columns, 4, Path::new("dir"), wanted, &mut seen).unwrap();
+        assert_eq!(row.face.as_deref(), Some(Path::new("dir/a.jpg")));
+        assert_eq!(row.biographic["record_id"], "R2");
+    }
+}
