@@ -4,6 +4,7 @@
 
 mod cli;
 mod crash;
+mod dedup;
 mod eval;
 mod face;
 mod finger;

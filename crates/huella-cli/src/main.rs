@@ -4,6 +4,7 @@
 //! JSON. Logs go to standard error through `tracing` (`-v`, `-vv`, or `RUST_LOG`) and
 //! never contain templates or biographic data.
 
+mod dedup;
 mod demo;
 mod eval;
 mod face;
@@ -173,6 +174,9 @@ enum Command {
     /// Ingest legacy records from a CSV manifest (parallel extraction, resumable,
     /// failed rows written to an errors file).
     Ingest(ingest::IngestArgs),
+    /// Whole-gallery de-duplication: false identities, shared identities and repeat
+    /// encounters, written as CSV, JSON and a static HTML report.
+    Dedup(dedup::DedupArgs),
 }
 
 #[derive(Debug, Args)]
@@ -488,6 +492,7 @@ fn run(command: Command, face_args: &face::FaceArgs) -> Result<()> {
         Command::Demo(args) => demo::run(&args),
         Command::Eval(cmd) => eval::run(cmd, face_args),
         Command::Ingest(args) => ingest::run(&args, face_args),
+        Command::Dedup(args) => dedup::run(&args),
     }
 }
 
