@@ -20,6 +20,41 @@
 //! Biographic fields only label what the biometrics found: they never suppress a match.
 //! Biographic keys read: `name`, `date_of_birth`, `document_number` (compared after
 //! trimming, lower-casing and collapsing white space).
+//!
+//! Limits: face scores use the gallery's first face model; a record's finger search
+//! costs what [`Engine::identify`] costs per finger (the index-code short list of the
+//! larger of 2,000 and 1% of the gallery, re-scored by the matcher), so finger-heavy
+//! galleries of millions need a cheaper pre-filter; biographic groups larger than
+//! [`MAX_SHARED_GROUP`] are compared on their first records only.
+//!
+//! ```
+//! use huella_engine::{deduplicate_embeddings, ClusterKind, DedupOptions, DedupRecord,
+//!                     DedupThreshold, Embedding, EncounterId, SubjectId};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // 300 people in 64 dimensions; person 0 comes back under another name.
+//! let person = |p: usize, noise: f32| -> Result<Embedding, huella_engine::CoreError> {
+//!     let mut x = (p as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15); // xorshift per person
+//!     Embedding::new((0..64).map(|d| {
+//!         x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+//!         (x % 2001) as f32 / 1000.0 - 1.0 + noise * (d as f32).cos()
+//!     }).collect())
+//! };
+//! let mut records = Vec::new();
+//! let mut faces = Vec::new();
+//! for (i, (p, subject)) in (0..300).map(|p| (p, format!("S{p}"))).chain([(0, "ALIAS".to_string())]).enumerate() {
+//!     records.push(DedupRecord { encounter: EncounterId(i as u64), subject: SubjectId::new(subject)?,
+//!                                biographic: Default::default(), faces: 1, fingers: 0 });
+//!     faces.push(Some(person(p, if i == 300 { 0.05 } else { 0.0 })?));
+//! }
+//! // Target FPIR 0.01%: the fused threshold is -log10(1e-4 / 300) = 6.48.
+//! let opts = DedupOptions { threshold: DedupThreshold::TargetFpir(1e-4), ..DedupOptions::default() };
+//! let report = deduplicate_embeddings(records, faces, None, &opts)?;
+//! assert!((report.summary.threshold - 6.477).abs() < 1e-3);
+//! assert_eq!(report.clusters.len(), 1);
+//! assert_eq!(report.clusters[0].kind, ClusterKind::FalseIdentity);
+//! assert_eq!(report.clusters[0].records, vec![0, 300]);
+//! # Ok(()) }
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
