@@ -177,27 +177,6 @@ fn esc(s: &str) -> String {
     out
 }
 
-fn base64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// The MIME type of an image a browser shows, from its first bytes.
 fn image_mime(bytes: &[u8]) -> Option<&'static str> {
     match bytes {
@@ -220,8 +199,8 @@ fn image_tag(path: &str, label: &str) -> String {
         .and_then(|b| image_mime(&b).map(|m| (m, b)));
     match embedded {
         Some((mime, bytes)) => format!(
-            "<figure><img src=\"data:{mime};base64,{}\" alt=\"{}\"><figcaption>{}</figcaption></figure>",
-            base64(&bytes),
+            "<figure><img src=\"{}\" alt=\"{}\"><figcaption>{}</figcaption></figure>",
+            huella_engine::data_uri(mime, &bytes),
             esc(label),
             esc(label)
         ),
@@ -424,21 +403,6 @@ fn record_card(engine: &Engine, report: &DedupReport, r: usize) -> Result<String
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_the_rfc_vectors() {
-        for (plain, enc) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(plain.as_bytes()), enc);
-        }
-    }
 
     #[test]
     fn escaping_covers_markup_and_quotes() {

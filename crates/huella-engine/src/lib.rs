@@ -54,18 +54,21 @@ pub use dedup::{
 };
 pub use engine::{Engine, EngineStats, Enrolment, IdentifyOptions, IndexStats, MAX_CANDIDATES};
 pub use error::{ConfigError, EngineError};
-pub use fingerprint::{
-    finger_minutiae, finger_model, finger_template, finger_template_from_record, is_finger_template,
-    EXACT_SEARCH_UP_TO, FINGER_ALGORITHM, FINGER_ALGORITHM_VERSION, MIN_SHORT_LIST,
-};
 pub use face::{compare_faces, face_model, face_sample, FaceComparison, QualityPolicy};
+pub use fingerprint::{
+    finger_minutiae, finger_model, finger_template, finger_template_from_record,
+    is_finger_template, EXACT_SEARCH_UP_TO, FINGER_ALGORITHM, FINGER_ALGORITHM_VERSION,
+    MIN_SHORT_LIST,
+};
 pub use huella_face::files as face_files;
 /// Fingerprints: minutiae templates, ISO/ANSI records, the matcher.
 pub mod finger {
     pub use huella_finger::*;
 }
 pub use huella_face::{Face, FaceConfig, FaceError, FaceModels, FacePipeline, FaceSample, Quality};
-pub use huella_imaging::{decode, decode_file, encode_png, GreyImage, Image, ImagingError, Limits};
+pub use huella_imaging::{
+    data_uri, decode, decode_file, encode_png, GreyImage, Image, ImagingError, Limits,
+};
 pub use huella_infer::Backend;
 
 pub use huella_core::{

@@ -9,7 +9,7 @@
 
 use std::fmt::Write;
 
-use huella_imaging::{encode_png, GreyImage, Image};
+use huella_imaging::{data_uri, encode_png, GreyImage, Image};
 
 use crate::{FingerTemplate, MatchedPair, MinutiaKind};
 
@@ -21,28 +21,6 @@ const TICK: f32 = 12.0;
 const GAP: u32 = 20;
 /// Height of the caption band above a comparison, pixels.
 const CAPTION: u32 = 28;
-
-/// Standard base64 (RFC 4648, with padding).
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * k)) as usize & 63]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
 
 /// `text` safe inside XML character data and attribute values.
 fn escape(text: &str) -> String {
@@ -67,7 +45,7 @@ fn png_data_uri(img: &GreyImage) -> Option<String> {
     let rgb: Vec<u8> = img.as_raw().iter().flat_map(|&v| [v, v, v]).collect();
     let rgb = Image::from_raw(img.width(), img.height(), rgb)?;
     let png = encode_png(&rgb).ok()?;
-    Some(format!("data:image/png;base64,{}", base64(&png)))
+    Some(data_uri("image/png", &png))
 }
 
 /// An `<image>` element at `(dx, dy)`, or a grey rectangle when it cannot be encoded.
@@ -220,23 +198,6 @@ pub fn render_match_svg(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        let cases = [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ];
-        for (plain, encoded) in cases {
-            assert_eq!(base64(plain.as_bytes()), encoded);
-        }
-        assert_eq!(base64(&[0xff, 0xfe, 0xfd]), "//79");
-    }
 
     #[test]
     fn escape_neutralises_markup() {

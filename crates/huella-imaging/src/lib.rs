@@ -48,7 +48,7 @@ mod resample;
 mod wsq;
 
 pub use decode::{decode, decode_file, SourceFormat};
-pub use encode::encode_png;
+pub use encode::{data_uri, encode_png};
 pub use error::ImagingError;
 pub use geometry::Affine2;
 pub use limits::Limits;
