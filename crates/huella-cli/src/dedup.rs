@@ -108,16 +108,7 @@ fn write_csv(path: &Path, report: &DedupReport) -> Result<()> {
         "record_a,record_b,face_score,finger_score,fused_score,decision"
     )?;
     for p in &report.pairs {
-        writeln!(
-            f,
-            "{},{},{},{},{:.3},{}",
-            report.records[p.a].encounter,
-            report.records[p.b].encounter,
-            opt(p.face_score),
-            opt(p.finger_score),
-            p.fused_score,
-            p.decision.as_str()
-        )?;
+        writeln!(f, "{}", pair_cells(report, p, 3).join(","))?;
     }
     f.flush()?;
     Ok(())
@@ -191,6 +182,24 @@ fn image_mime(bytes: &[u8]) -> Option<&'static str> {
 
 /// An `<img>` for a stored source image, or its path when it cannot be embedded (not
 /// readable, too large, or a format browsers do not show, such as WSQ or TIFF).
+/// One pair as the cells of `duplicates.csv` and of the report's tables: record a,
+/// record b, face score, finger score, fused score (`digits` decimals), decision. No cell
+/// holds markup or commas.
+fn pair_cells(
+    report: &DedupReport,
+    p: &huella_engine::DuplicatePair,
+    digits: usize,
+) -> [String; 6] {
+    [
+        report.records[p.a].encounter.to_string(),
+        report.records[p.b].encounter.to_string(),
+        opt(p.face_score),
+        opt(p.finger_score),
+        format!("{:.*}", digits, p.fused_score),
+        p.decision.as_str().to_string(),
+    ]
+}
+
 fn image_tag(path: &str, label: &str) -> String {
     let embedded = std::fs::metadata(path)
         .ok()
@@ -271,17 +280,8 @@ fn report_html(engine: &Engine, report: &DedupReport, limit: usize) -> Result<St
         for (x, &a) in members.iter().enumerate() {
             for &b in &members[x + 1..] {
                 if let Some(&i) = scores.get(&(a.min(b), a.max(b))) {
-                    let p = &report.pairs[i];
-                    let _ = write!(
-                        rows,
-                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td></tr>",
-                        report.records[p.a].encounter,
-                        report.records[p.b].encounter,
-                        opt(p.face_score),
-                        opt(p.finger_score),
-                        p.fused_score,
-                        p.decision.as_str()
-                    );
+                    let cells = pair_cells(report, &report.pairs[i], 2);
+                    let _ = write!(rows, "<tr><td>{}</td></tr>", cells.join("</td><td>"));
                 }
             }
         }
