@@ -89,10 +89,10 @@
 #![deny(missing_docs)]
 
 mod error;
+mod fvc;
 mod identification;
 mod input;
 mod keys;
-mod fvc;
 mod lfw;
 mod plot;
 mod report;
@@ -101,8 +101,8 @@ mod verification;
 
 pub use error::EvalError;
 pub use fvc::{
-    fvc_figures, read_fvc_databases, FvcDatabase, FvcDatabaseReport, FvcFigures, FvcPairs, FvcReport,
-    FvcSample, FvcSummary,
+    fvc_figures, read_fvc_databases, FvcDatabase, FvcDatabaseReport, FvcFigures, FvcPairs,
+    FvcReport, FvcSample, FvcSummary,
 };
 pub use identification::{
     CandidateRow, FpirPoint, IdentConventions, IdentCurvePoint, IdentificationBuilder,
