@@ -5,13 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use huella_engine::{
-    Backend, FaceConfig, FaceModels, FacePipeline, FaceSample, NewTemplate, SourceImage,
-};
-use sha2::{Digest, Sha256};
-
-/// Largest image file read (bytes); the decoder's pixel limits apply on top.
-const MAX_IMAGE_BYTES: u64 = 64 << 20;
+use huella_engine::{Backend, FaceConfig, FaceModels, FacePipeline, FaceSample, NewTemplate};
 
 /// Face model and extraction settings shared by every face command.
 #[derive(Debug, Args, Clone)]
@@ -101,33 +95,16 @@ impl FaceArgs {
     }
 }
 
-/// Reads an image file, refusing files over [`MAX_IMAGE_BYTES`].
-pub fn read_image(path: &Path) -> Result<Vec<u8>> {
-    let len = std::fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .len();
-    if len > MAX_IMAGE_BYTES {
-        bail!(
-            "{} is {len} bytes, over the {MAX_IMAGE_BYTES}-byte limit",
-            path.display()
-        );
-    }
-    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
-}
-
 /// The face template of an image file, with its source reference for the gallery.
 pub fn face_template(
     pipeline: &FacePipeline,
     path: &Path,
     policy: huella_engine::QualityPolicy,
 ) -> Result<(NewTemplate, FaceSample)> {
-    let bytes = read_image(path)?;
+    let bytes = crate::input::read_sample(path)?;
     let sample = huella_engine::face_sample(pipeline, &bytes, policy)
         .with_context(|| format!("{}", path.display()))?;
-    let source = SourceImage {
-        path: path.display().to_string(),
-        sha256: format!("{:x}", Sha256::digest(&bytes)),
-    };
+    let source = crate::input::source_image(path, &bytes);
     Ok((
         NewTemplate {
             template: sample.template.clone(),
@@ -157,7 +134,7 @@ pub fn crop(
     out: &Path,
     all: bool,
 ) -> Result<serde_json::Value> {
-    let img = pipeline.decode(&read_image(input)?)?;
+    let img = pipeline.decode(&crate::input::read_sample(input)?)?;
     let faces = pipeline.faces(&img)?;
     if faces.is_empty() {
         bail!("no face found in {}", input.display());

@@ -2,14 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::input::{read_sample, source_image};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use huella_engine::finger::{
     finger_quality, render_match_svg, render_minutiae_svg, FingerExtractor, FingerQuality,
     FingerTemplate, Matcher, MinutiaeRecord, RecordFormat,
 };
-use huella_engine::{FingerPosition, GreyImage, Limits, NewTemplate, SourceImage};
-use sha2::{Digest, Sha256};
+use huella_engine::{FingerPosition, GreyImage, Limits, NewTemplate};
 
 /// Decision threshold of `verify --finger` (MCC score, `[0, 1]`, higher = more alike).
 ///
@@ -33,9 +33,6 @@ pub const FINGER_LOW_QUALITY: u8 = 25;
 
 /// Largest canvas drawn for a record without an image (pixels).
 const MAX_CANVAS_PIXELS: u64 = 16 << 20;
-
-/// Largest file read (bytes); the image decoder's pixel limits apply on top.
-const MAX_FILE_BYTES: u64 = 64 << 20;
 
 /// Output format of `extract --finger`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -67,24 +64,6 @@ pub struct ExtractArgs {
     /// 500) or states it wrongly.
     #[arg(long)]
     ppi: Option<f32>,
-}
-
-/// Reads at most [`MAX_FILE_BYTES`] of `path`.
-fn read_bounded(path: &Path) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        bail!("{} is larger than {MAX_FILE_BYTES} bytes", path.display());
-    }
-    if bytes.is_empty() {
-        bail!("{} is empty", path.display());
-    }
-    Ok(bytes)
 }
 
 /// One side of a comparison: an image run through the extractor, or a record.
@@ -125,9 +104,13 @@ fn extract_image(img: GreyImage, ppi: Option<f32>, path: &Path) -> Result<Finger
 
 /// Loads `path`: a minutiae record when it starts with `FMR\0`, else an image.
 fn load(path: &Path, ppi: Option<f32>) -> Result<Finger> {
-    let bytes = read_bounded(path)?;
+    load_bytes(&read_sample(path)?, path, ppi)
+}
+
+/// [`load`] on the bytes of `path`, already read.
+fn load_bytes(bytes: &[u8], path: &Path, ppi: Option<f32>) -> Result<Finger> {
     if bytes.starts_with(b"FMR\0") {
-        let record = MinutiaeRecord::decode(&bytes)
+        let record = MinutiaeRecord::decode(bytes)
             .with_context(|| format!("{} is not a valid minutiae record", path.display()))?;
         let template = record
             .to_template(0)
@@ -139,7 +122,7 @@ fn load(path: &Path, ppi: Option<f32>) -> Result<Finger> {
             breakdown: None,
         });
     }
-    let (img, stated) = decode_image(&bytes, path)?;
+    let (img, stated) = decode_image(bytes, path)?;
     extract_image(img, ppi.or(stated), path)
 }
 
@@ -190,14 +173,11 @@ pub fn finger_templates(
     let mut templates = Vec::with_capacity(fingers.len());
     let mut described = Vec::with_capacity(fingers.len());
     for (position, path) in fingers {
-        let finger = load(path, ppi)?;
-        let bytes = read_bounded(path)?;
+        let bytes = read_sample(path)?;
+        let finger = load_bytes(&bytes, path, ppi)?;
         templates.push(NewTemplate {
             template: huella_engine::finger_template(*position, &finger.template)?,
-            source: Some(SourceImage {
-                path: path.display().to_string(),
-                sha256: format!("{:x}", Sha256::digest(&bytes)),
-            }),
+            source: Some(source_image(path, &bytes)),
         });
         // Only our own quality score flags a capture: a record's stated quality may be a
         // vendor's scale or 0 for "not given".
@@ -233,7 +213,7 @@ pub fn extract(args: &ExtractArgs) -> Result<()> {
     if format.is_some() && args.out.is_none() {
         bail!("--format iso and --format ansi write binary records: give --out FILE");
     }
-    let bytes = read_bounded(&args.finger)?;
+    let bytes = read_sample(&args.finger)?;
     if bytes.starts_with(b"FMR\0") {
         bail!(
             "{} is already a minutiae record, not an image",

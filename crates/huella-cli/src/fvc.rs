@@ -52,8 +52,7 @@ fn load(
     match source {
         FvcSource::Templates => {
             let path = template.context("no .iso template beside the image")?;
-            let bytes =
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let bytes = crate::input::read_sample(path)?;
             Ok(MinutiaeRecord::decode(&bytes)?.to_template(0)?)
         }
         FvcSource::Images => {

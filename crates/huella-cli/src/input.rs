@@ -15,6 +15,7 @@ use huella_engine::{
     AlgorithmId, Embedding, Modality, NewEncounter, NewTemplate, SourceImage, SubjectId, Template,
 };
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::{BufRead, Read};
 use std::path::Path;
@@ -138,6 +139,35 @@ impl ProbeInput {
             .enumerate()
             .map(|(i, t)| t.to_template().with_context(|| format!("template {i}")))
             .collect()
+    }
+}
+
+/// Largest image or minutiae-record file read; the decoders' own limits apply on top.
+const MAX_SAMPLE_BYTES: u64 = 64 << 20;
+
+/// Reads a biometric sample file (an image or a minutiae record): at most
+/// [`MAX_SAMPLE_BYTES`], and never an empty file.
+pub fn read_sample(path: &Path) -> Result<Vec<u8>> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_SAMPLE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() as u64 > MAX_SAMPLE_BYTES {
+        bail!("{} is larger than {MAX_SAMPLE_BYTES} bytes", path.display());
+    }
+    if bytes.is_empty() {
+        bail!("{} is empty", path.display());
+    }
+    Ok(bytes)
+}
+
+/// The gallery's reference to the file a template came from: its path and sha256.
+pub fn source_image(path: &Path, bytes: &[u8]) -> SourceImage {
+    SourceImage {
+        path: path.display().to_string(),
+        sha256: format!("{:x}", Sha256::digest(bytes)),
     }
 }
 

@@ -11,7 +11,8 @@ use huella_engine::{FaceError, FacePipeline};
 use huella_eval::{lfw_report, read_lfw_pairs, LfwPair, LfwView};
 use rayon::prelude::*;
 
-use crate::face::{read_image, FaceArgs};
+use crate::face::FaceArgs;
+use crate::input::read_sample;
 
 /// Flags of `huella eval lfw`.
 #[derive(Debug, Args)]
@@ -42,7 +43,7 @@ struct Extracted {
 
 fn extract(pipeline: &FacePipeline, root: &Path, rel: &Path) -> Extracted {
     let start = Instant::now();
-    let result = read_image(&root.join(rel))
+    let result = read_sample(&root.join(rel))
         .map_err(|e| e.to_string())
         .and_then(|bytes| {
             pipeline.extract_bytes(&bytes).map_err(|e| match e {

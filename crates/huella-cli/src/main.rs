@@ -430,7 +430,10 @@ fn run(command: Command, face_args: &face::FaceArgs) -> Result<()> {
             }
             if faces.len() == 2 && inputs.is_empty() && subject.is_none() {
                 let pipeline = face_args.pipeline()?;
-                let (a, b) = (face::read_image(&faces[0])?, face::read_image(&faces[1])?);
+                let (a, b) = (
+                    input::read_sample(&faces[0])?,
+                    input::read_sample(&faces[1])?,
+                );
                 let cmp = huella_engine::compare_faces(&pipeline, &a, &b, face_args.policy())?;
                 let decision = threshold.map(|t| cmp.score.value() >= t);
                 return print_json(&serde_json::json!({
