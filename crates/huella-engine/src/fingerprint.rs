@@ -176,13 +176,13 @@ impl FingerGallery {
         self.slot.len()
     }
 
-    /// Heap memory of cylinders and codes, roughly.
+    /// Memory of the prepared fingers and their codes, bytes (the id map aside).
     pub(crate) fn memory_bytes(&self) -> usize {
         self.codes.memory_bytes()
             + self
                 .prepared
                 .iter()
-                .map(|p| p.usable_minutiae() * 1_300)
+                .map(PreparedFinger::memory_bytes)
                 .sum::<usize>()
     }
 

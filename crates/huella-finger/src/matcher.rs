@@ -111,6 +111,14 @@ pub struct PreparedFinger {
 }
 
 impl PreparedFinger {
+    /// Heap and inline memory held, bytes.
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.points.capacity() * std::mem::size_of::<Point>()
+            + self.cylinders.capacity() * std::mem::size_of::<Cylinder>()
+            + self.angles.capacity() * std::mem::size_of::<f32>()
+    }
+
     /// The cylinders, for the index code.
     pub(crate) fn cylinders(&self) -> &[Cylinder] {
         &self.cylinders
