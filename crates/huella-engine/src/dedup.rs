@@ -454,15 +454,6 @@ impl SplitMix {
     }
 }
 
-fn dot(a: &Embedding, b: &Embedding) -> f32 {
-    a.as_slice()
-        .iter()
-        .zip(b.as_slice())
-        .map(|(x, y)| x * y)
-        .sum::<f32>()
-        .clamp(-1.0, 1.0)
-}
-
 /// Scores of one pair: raw and normalised.
 struct PairScore {
     face: Option<f32>,
@@ -483,10 +474,10 @@ impl Sources<'_> {
     }
 
     fn face_score(&self, a: usize, b: usize) -> Option<f32> {
+        // All faces here are of one model, so dimensions always agree.
         let mut best: Option<f32> = None;
         for x in &self.faces[a] {
-            for y in &self.faces[b] {
-                let s = dot(x, y);
+            for s in self.faces[b].iter().filter_map(|y| x.cosine(y).ok()) {
                 best = Some(best.map_or(s, |m| m.max(s)));
             }
         }
@@ -593,7 +584,7 @@ impl Sources<'_> {
             let pairs = sample(&mut rng, &with_face, opts.impostor_pairs);
             let scores: Vec<f32> = pairs
                 .par_iter()
-                .map(|&(i, j)| dot(&self.faces[i][0], &self.faces[j][0]))
+                .filter_map(|&(i, j)| self.faces[i][0].cosine(&self.faces[j][0]).ok())
                 .collect();
             Some(ImpostorModel::from_scores(scores)?)
         } else {
