@@ -1,6 +1,6 @@
 //! Errors of the gallery store.
 
-use huella_core::{EncounterId, SubjectId};
+use huella_core::{EncounterId, SubjectId, TemplateId};
 use std::path::PathBuf;
 
 /// Why a gallery operation failed.
@@ -53,6 +53,9 @@ pub enum StoreError {
     /// No encounter with this id.
     #[error("unknown encounter {0}")]
     UnknownEncounter(EncounterId),
+    /// No template with this id.
+    #[error("unknown template {0}")]
+    UnknownTemplate(TemplateId),
     /// A request was rejected before touching the gallery.
     #[error("invalid {field}: {reason}")]
     BadInput {

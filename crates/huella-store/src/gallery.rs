@@ -26,6 +26,9 @@ pub const GALLERY_FILE: &str = "gallery.redb";
 /// Most settings a gallery may carry; keys 1-64 characters, values up to 1024.
 pub const MAX_SETTINGS: usize = 256;
 
+/// Most templates one [`Gallery::replace_templates`] call may replace.
+pub const MAX_REPLACEMENTS: usize = 65_536;
+
 // Table layout, format version 1. Changing a table's name, key or value type, or the
 // layout of a record, requires a new FORMAT_VERSION and a fixture test of the old one.
 //
@@ -409,18 +412,20 @@ impl Gallery {
         // against crafted partial commits; enrolment data comes from outside).
         txn.set_durability(Durability::Immediate);
         txn.set_two_phase_commit(true);
-        let result = {
-            let mut meta = txn.open_table(META).ctx(f)?;
-            let mut counters: Counters = self.meta_value(&meta, KEY_COUNTERS)?;
-            counters.generation = counters
-                .generation
-                .checked_add(1)
-                .ok_or_else(|| StoreError::corrupt("meta: generation overflow"))?;
-            let result = body(&txn, &mut counters)?;
-            meta.insert(KEY_COUNTERS, encode(&counters)?.as_slice())
-                .ctx(f)?;
-            result
+        let mut counters: Counters = {
+            let meta = txn.open_table(META).ctx(f)?;
+            self.meta_value(&meta, KEY_COUNTERS)?
         };
+        counters.generation = counters
+            .generation
+            .checked_add(1)
+            .ok_or_else(|| StoreError::corrupt("meta: generation overflow"))?;
+        // `meta` is closed while `body` runs, so that `body` may open it (settings).
+        let result = body(&txn, &mut counters)?;
+        txn.open_table(META)
+            .ctx(f)?
+            .insert(KEY_COUNTERS, encode(&counters)?.as_slice())
+            .ctx(f)?;
         txn.commit().ctx(f)?;
         Ok(result)
     }
@@ -519,6 +524,122 @@ impl Gallery {
                 Ok(stored_encounter(id, record))
             })
         })
+    }
+
+    /// Replace the payload (and algorithm) of stored templates, for a model upgrade
+    /// (re-extraction from the source images), and update settings, in one ACID
+    /// transaction, durable when this returns `Ok`.
+    ///
+    /// Each template keeps its id, its encounter, its subject and its source image
+    /// reference; only the [`Template`] changes, and it must keep its modality (so the
+    /// per-modality counts and the owner records stay as they are). Each replacement is
+    /// logged as [`Change::Removed`] followed by [`Change::Added`] of the same id in this
+    /// transaction's generation, so an index replaying the log drops the old vector and
+    /// re-reads the template as it now is (and skips it when it is no longer of its
+    /// model). `settings` maps keys to `Some(value)` (set) or `None` (remove); the
+    /// resulting settings must pass the same checks as at creation. Either everything
+    /// here is committed or nothing is: a crash leaves the gallery as before the call.
+    ///
+    /// Errors: [`StoreError::UnknownTemplate`] for an id that is not stored (nothing is
+    /// written); [`StoreError::BadInput`] for an id listed twice, more than
+    /// [`MAX_REPLACEMENTS`] templates, a changed modality, or settings out of limits.
+    pub fn replace_templates(
+        &self,
+        replacements: &[(TemplateId, Template)],
+        settings: &BTreeMap<String, Option<String>>,
+    ) -> Result<(), StoreError> {
+        shielded(|| {
+            if replacements.len() > MAX_REPLACEMENTS {
+                return Err(StoreError::bad(
+                    "replacements",
+                    format!(
+                        "{} templates, at most {MAX_REPLACEMENTS} per transaction",
+                        replacements.len()
+                    ),
+                ));
+            }
+            let mut seen = BTreeSet::new();
+            for (id, _) in replacements {
+                if !seen.insert(id.0) {
+                    return Err(StoreError::bad(
+                        "replacements",
+                        format!("template {id} is listed twice"),
+                    ));
+                }
+            }
+            let f = &self.file;
+            self.write(|txn, counters| {
+                let mut templates = txn.open_table(TEMPLATES).ctx(f)?;
+                let mut changes = Vec::with_capacity(2 * replacements.len());
+                for (id, new) in replacements {
+                    let old: TemplateRecord = {
+                        let raw = templates
+                            .get(id.0)
+                            .ctx(f)?
+                            .ok_or(StoreError::UnknownTemplate(*id))?;
+                        decode(raw.value(), || format!("templates[{id}]"))?
+                    };
+                    if old.template.modality() != new.modality() {
+                        return Err(StoreError::bad(
+                            "template",
+                            format!(
+                                "template {id} is {}; a replacement cannot make it {}",
+                                old.template.modality(),
+                                new.modality()
+                            ),
+                        ));
+                    }
+                    let record = TemplateRecordRef {
+                        encounter: old.encounter,
+                        template: new,
+                        source: &old.source,
+                    };
+                    templates.insert(id.0, encode(&record)?.as_slice()).ctx(f)?;
+                    changes.push(Change::Removed(*id));
+                    changes.push(Change::Added(*id));
+                }
+                if !changes.is_empty() {
+                    txn.open_table(CHANGES)
+                        .ctx(f)?
+                        .insert(counters.generation, encode(&changes)?.as_slice())
+                        .ctx(f)?;
+                }
+                self.apply_settings(txn, settings)
+            })
+        })
+    }
+
+    /// Set (`Some`) or remove (`None`) settings in one durable transaction, for example
+    /// the engine's configured models after a model upgrade. The resulting settings
+    /// must pass the same checks as at creation ([`MAX_SETTINGS`]).
+    pub fn update_settings(
+        &self,
+        settings: &BTreeMap<String, Option<String>>,
+    ) -> Result<(), StoreError> {
+        shielded(|| self.write(|txn, _| self.apply_settings(txn, settings)))
+    }
+
+    fn apply_settings(
+        &self,
+        txn: &WriteTransaction,
+        update: &BTreeMap<String, Option<String>>,
+    ) -> Result<(), StoreError> {
+        if update.is_empty() {
+            return Ok(());
+        }
+        let f = &self.file;
+        let mut meta = txn.open_table(META).ctx(f)?;
+        let mut settings: BTreeMap<String, String> = self.meta_value(&meta, KEY_SETTINGS)?;
+        for (k, v) in update {
+            match v {
+                Some(v) => settings.insert(k.clone(), v.clone()),
+                None => settings.remove(k),
+            };
+        }
+        check_settings(&settings)?;
+        meta.insert(KEY_SETTINGS, encode(&settings)?.as_slice())
+            .ctx(f)?;
+        Ok(())
     }
 
     /// One encounter, or `None` if there is no encounter with this id.

@@ -93,6 +93,19 @@
 //! reused, even after deletes. Every write method is one transaction that bumps the
 //! generation.
 //!
+//! # Model upgrades
+//!
+//! [`Gallery::replace_templates`] swaps the payload and algorithm of stored templates
+//! (re-extracted from their source images by a newer model) and updates settings (the
+//! configured model, a rescore marker) in the same transaction. Ids, encounters,
+//! owners and source references stay; the modality may not change. Each replacement is
+//! logged as `Removed(id)` then `Added(id)`, which an index replaying the log (it
+//! re-reads the template as it now is) handles like any other change, and which a
+//! release that predates replacements reads too: the on-disk layout is unchanged, so
+//! the format stays version 1. Being one fsynced transaction, a batch is either wholly
+//! replaced or not at all after a crash, so a caller that skips templates already at
+//! the new algorithm can resume an interrupted upgrade without losing or redoing any.
+//!
 //! # Privacy
 //!
 //! The store does no logging, and error messages name tables, fields and ids, never
@@ -106,7 +119,7 @@ mod gallery;
 mod model;
 
 pub use error::StoreError;
-pub use gallery::{Gallery, FORMAT_VERSION, GALLERY_FILE, MAX_SETTINGS};
+pub use gallery::{Gallery, FORMAT_VERSION, GALLERY_FILE, MAX_REPLACEMENTS, MAX_SETTINGS};
 pub use model::{
     Change, ChangeLog, GalleryInfo, GalleryStats, MergeOutcome, MergeRecord, NewEncounter,
     NewTemplate, SourceImage, StoredEncounter, StoredTemplate, TemplateOwner,

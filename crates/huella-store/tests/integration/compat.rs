@@ -113,4 +113,20 @@ fn v1_fixture_opens_and_reads_the_same() {
     // And it accepts new writes with fresh ids.
     let e = g.add_encounter(encounter("F-9", 9, 1)).expect("add");
     assert_eq!((e.id, e.templates[0]), (EncounterId(5), TemplateId(8)));
+    // ... and a model upgrade in place: replacing needs no new table or record layout.
+    let upgraded = huella_core::Template::from_embedding(
+        huella_core::Modality::Face,
+        huella_core::AlgorithmId::new("demo-face", "2").expect("valid"),
+        crate::common::embedding(77, 128),
+    );
+    let update = std::collections::BTreeMap::from([(
+        "face.algorithm".to_string(),
+        Some("demo-face@2".to_string()),
+    )]);
+    g.replace_templates(&[(TemplateId(1), upgraded.clone())], &update)
+        .expect("replace in a v1 gallery");
+    let t = g.template(TemplateId(1)).expect("read").expect("present");
+    assert_eq!((t.template, t.encounter), (upgraded, EncounterId(1)));
+    assert_eq!(g.info().expect("info").format_version, 1);
+    g.verify().expect("consistent");
 }

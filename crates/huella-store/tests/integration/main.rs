@@ -6,3 +6,4 @@ mod compat;
 mod concurrency;
 mod crash;
 mod faults;
+mod replace;
