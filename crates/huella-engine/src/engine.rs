@@ -16,7 +16,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-const SETTING_MODELS: &str = "models";
+pub(crate) const SETTING_MODELS: &str = "models";
 /// Present when the gallery holds fingers: the finger algorithm it was created with.
 const SETTING_FINGERS: &str = "fingers";
 /// Largest candidate list a caller may ask for.
@@ -92,7 +92,11 @@ pub struct Engine {
     dir: PathBuf,
     gallery: Gallery,
     indexes: RwLock<Vec<ModelIndex>>,
-    writer: Mutex<()>,
+    pub(crate) writer: Mutex<()>,
+    /// Searches refused while a model upgrade is under way (see [`crate::rescore`]).
+    pub(crate) rescore: crate::rescore::RescoreGuard,
+    /// How indexes are made, for those a model upgrade builds.
+    pub(crate) index_settings: IndexSettings,
     pub(crate) face: Option<std::sync::Arc<huella_face::FacePipeline>>,
     fingers: Option<RwLock<FingerGallery>>,
 }
@@ -154,6 +158,7 @@ impl Engine {
             }
             None => None,
         };
+        let rescore = crate::rescore::RescoreGuard::from_settings(&info.settings, &stored)?;
         let stats = gallery.stats()?;
         let settings = IndexSettings {
             kind: b.index,
@@ -188,6 +193,8 @@ impl Engine {
             gallery,
             indexes: RwLock::new(indexes),
             writer: Mutex::new(()),
+            rescore,
+            index_settings: settings,
             face: b.face,
             fingers,
         })
@@ -274,6 +281,7 @@ impl Engine {
         if probe.is_empty() {
             return Err(EngineError::BadInput("the probe holds no template".into()));
         }
+        self.rescore.check(probe)?;
         if !(1..=MAX_CANDIDATES).contains(&opts.max_candidates) {
             return Err(EngineError::BadInput(format!(
                 "max_candidates {} outside 1..={MAX_CANDIDATES}",
@@ -457,6 +465,7 @@ impl Engine {
         probe: &Template,
         subject: &SubjectId,
     ) -> Result<(Score, TemplateId), EngineError> {
+        self.rescore.check(std::slice::from_ref(probe))?;
         let filter = self.subject_filter(std::slice::from_ref(subject))?;
         if is_finger_template(probe) {
             let fingers = self.finger_gallery()?.read();

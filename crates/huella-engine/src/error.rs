@@ -67,6 +67,18 @@ pub enum EngineError {
     /// before a minutiae matcher is registered).
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// A model upgrade of this family is under way ([`crate::Engine::rescore`]): its
+    /// templates belong to two models, so searching them would silently miss some.
+    /// Finish the rescore (run it again) before searching this family.
+    #[error("a rescore of the {family} templates from {from} to {to} is under way: finish it before searching them")]
+    RescoreInProgress {
+        /// The family being upgraded (`face`, `finger`).
+        family: String,
+        /// The model being replaced.
+        from: String,
+        /// The model replacing it.
+        to: String,
+    },
     /// The subject is not enrolled.
     #[error("subject {0} is not enrolled")]
     UnknownSubject(SubjectId),

@@ -202,6 +202,18 @@ impl ModelIndex {
         write_atomic(&meta_path(&self.snapshot), text.as_bytes())?;
         Ok(())
     }
+
+    /// Delete this index's snapshot and sidecar (best effort), once its model has
+    /// left the gallery; a snapshot left behind would only waste disk.
+    pub fn discard_snapshot(&self) {
+        for path in [meta_path(&self.snapshot), self.snapshot.clone()] {
+            if let Err(e) = std::fs::remove_file(&path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(snapshot = %path.display(), error = %e, "cannot delete an index snapshot");
+                }
+            }
+        }
+    }
 }
 
 fn meta_path(snapshot: &Path) -> PathBuf {

@@ -46,6 +46,7 @@ mod face;
 mod fingerprint;
 pub mod fusion;
 mod indexes;
+pub mod rescore;
 
 pub use config::{EmbeddingModel, EngineBuilder, Family, IndexKind};
 pub use dedup::{
@@ -61,6 +62,9 @@ pub use fingerprint::{
     MIN_SHORT_LIST,
 };
 pub use huella_face::files as face_files;
+pub use rescore::{
+    RescoreFailure, RescoreOptions, RescoreProgress, RescoreReport, DEFAULT_RESCORE_BATCH,
+};
 /// Fingerprints: minutiae templates, ISO/ANSI records, the matcher.
 pub mod finger {
     pub use huella_finger::*;
