@@ -144,6 +144,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         max_candidates: 5,
         threshold: Some(args.threshold),
         restrict_to: None,
+        fused_scores: false,
     };
     let mut s = Summary {
         gallery: dir.display().to_string(),

@@ -559,6 +559,7 @@ pub fn run(args: &IngestArgs, face_args: &FaceArgs) -> Result<()> {
         max_candidates: args.max_candidates,
         threshold: args.threshold,
         restrict_to: None,
+        fused_scores: false,
     };
     let bar = indicatif::ProgressBar::new(pending.len() as u64).with_style(
         indicatif::ProgressStyle::with_template(

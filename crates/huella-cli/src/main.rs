@@ -80,8 +80,8 @@ enum Command {
         /// Probe JSON file `{"templates": [...]}` (`-` for standard input).
         #[arg(long, required_unless_present_any = ["face", "fingers"], conflicts_with_all = ["face", "fingers"])]
         input: Option<PathBuf>,
-        /// A face photo as the probe.
-        #[arg(long, conflicts_with = "fingers")]
+        /// A face photo as the probe (with --finger: face and fingers fused).
+        #[arg(long)]
         face: Option<PathBuf>,
         /// Probe fingers, `POSITION=PATH`; several are fused per subject; repeatable.
         #[arg(long = "finger", value_name = "POS=PATH", value_parser = finger::parse_finger)]
@@ -94,6 +94,11 @@ enum Command {
         /// Only search among these subjects; repeatable.
         #[arg(long = "within")]
         within: Vec<String>,
+        /// With --face and --finger: keep only candidates whose fused level reaches the
+        /// threshold for this false positive identification rate in this gallery
+        /// (`-log10(FPIR / records)`; 0.01 is MOSIP's targetFPIR 20).
+        #[arg(long, requires_all = ["face", "fingers"], conflicts_with = "threshold")]
+        fpir: Option<f64>,
     },
     /// 1:1 comparison: two face photos (`--face A --face B`, no gallery needed), two
     /// fingerprints (`--finger A --finger B`, images or ISO/ANSI records, no gallery
@@ -222,7 +227,8 @@ struct SearchArgs {
     /// Longest candidate list.
     #[arg(long, default_value_t = 10)]
     max_candidates: usize,
-    /// Only report candidates scoring at least this (cosine, -1..1).
+    /// Only report candidates scoring at least this (faces: cosine -1..1; fingers: MCC
+    /// 0..1; face + fingers: fused level, -log10 FMR).
     #[arg(long)]
     threshold: Option<f32>,
 }
@@ -243,6 +249,7 @@ impl SearchArgs {
             max_candidates: self.max_candidates,
             threshold: self.threshold,
             restrict_to,
+            fused_scores: false,
         })
     }
 }
@@ -391,8 +398,30 @@ fn run(command: Command, face_args: &face::FaceArgs) -> Result<()> {
             ppi,
             search,
             within,
+            fpir,
         } => {
-            let opts = search.options(&within)?;
+            let mut opts = search.options(&within)?;
+            if let (Some(photo), false) = (&face, fingers.is_empty()) {
+                let (engine, face_probe, sample) = open_with_face(&gallery, face_args, photo)?;
+                let (probe, info) = finger::finger_templates(&fingers, ppi)?;
+                let mut templates = vec![face_probe.template];
+                templates.extend(probe.into_iter().map(|t| t.template));
+                let records = engine.stats()?.gallery.encounters as usize;
+                let level = fpir
+                    .map(|f| huella_engine::fusion::threshold_for_fpir(f, records))
+                    .transpose()?;
+                opts.threshold = level.map(|l| l as f32).or(opts.threshold);
+                let candidates = engine.identify(&templates, &opts)?;
+                return print_json(&serde_json::json!({
+                    "candidates": candidates,
+                    "face": face::describe(&sample),
+                    "fingers": info,
+                    "score": "fused level: -log10 of the estimated false match rate",
+                    "target_fpir": fpir,
+                    "mosip_target_fpir": fpir.map(huella_engine::fusion::mosip_target_fpir),
+                    "threshold_level": level,
+                }));
+            }
             if !fingers.is_empty() {
                 let engine = open(&gallery)?;
                 let (probe, info) = finger::finger_templates(&fingers, ppi)?;

@@ -31,6 +31,6 @@ pub use embedding::{Embedding, MAX_DIMENSION};
 pub use error::CoreError;
 pub use ids::{EncounterId, SubjectId, TemplateId, MAX_SUBJECT_ID_LEN};
 pub use modality::{FingerPosition, Modality};
-pub use score::{Candidate, Score};
+pub use score::{Candidate, ModalityScore, Score};
 pub use template::{AlgorithmId, Template, TemplatePayload, MAX_TEMPLATE_BYTES};
 pub use traits::{Comparator, CosineComparator, Extractor};

@@ -59,8 +59,31 @@ pub struct Candidate {
     pub template: TemplateId,
     /// Modality of the best-matching template.
     pub modality: Modality,
-    /// The subject's best score (higher = more alike).
+    /// The subject's ranking score (higher = more alike): the best raw score for a
+    /// one-modality probe (cosine for faces, MCC mean over the probe's fingers), the
+    /// fused level (`-log10` of the estimated false match rate) for a probe mixing
+    /// face and fingers.
     pub score: Score,
+    /// Why it matched: the subject's score for each part of the probe (the face, each
+    /// probe finger), so that a reviewer sees which modality carried the match.
+    #[serde(default)]
+    pub scores: Vec<ModalityScore>,
+}
+
+/// One modality's contribution to a candidate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModalityScore {
+    /// The probe part: `face`, or the probe finger's position.
+    pub modality: Modality,
+    /// The best raw score of the subject's templates for it (higher = more alike).
+    pub score: Score,
+    /// Templates of the subject it was compared with.
+    pub compared: u32,
+    /// The score normalised on the gallery's impostor scores: `-log10` of the estimated
+    /// false match rate (a level of 4 means one impostor comparison in 10,000 scores
+    /// this high). Present when the search normalised scores (fused probes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<f64>,
 }
 
 #[cfg(test)]

@@ -66,8 +66,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::fingerprint::{is_finger_template, FingerGallery};
-use crate::fusion::{self, ImpostorModel};
-use crate::indexes::embedding_of;
+use crate::fusion::{self, ImpostorModel, ScoreModels};
+use crate::indexes::{embedding_of, ModelIndex};
 use crate::{Engine, EngineError, Family};
 
 /// Biographic key: the claimed name.
@@ -344,8 +344,31 @@ impl Engine {
         let (indexes, finger_lock) = self.search_parts();
         let indexes = indexes.read();
         let fingers = finger_lock.map(|f| f.read());
-        let face_slot = indexes.iter().position(|m| m.model.family == Family::Face);
+        let (records, src) = self.load_records(&indexes, fingers.as_deref())?;
+        run(records, &src, opts, start)
+    }
 
+    /// The impostor models of the gallery as it is now, sampled as
+    /// [`Engine::deduplicate`] samples them (with its default options).
+    pub(crate) fn sample_score_models(&self) -> Result<ScoreModels, EngineError> {
+        let (indexes, finger_lock) = self.search_parts();
+        let indexes = indexes.read();
+        let fingers = finger_lock.map(|f| f.read());
+        let (records, src) = self.load_records(&indexes, fingers.as_deref())?;
+        if records.len() < 2 {
+            return Ok(ScoreModels::default());
+        }
+        src.impostor_models(&records, &DedupOptions::default(), true)
+    }
+
+    /// Every encounter as a record, with its faces (the first face model's) and the
+    /// fingers the finger gallery holds.
+    fn load_records<'a>(
+        &self,
+        indexes: &'a [ModelIndex],
+        fingers: Option<&'a FingerGallery>,
+    ) -> Result<(Vec<DedupRecord>, Sources<'a>), EngineError> {
+        let face_slot = indexes.iter().position(|m| m.model.family == Family::Face);
         let mut records = Vec::new();
         let mut slot_of: HashMap<EncounterId, u32> = HashMap::new();
         for subject in self.gallery().subjects()? {
@@ -365,7 +388,7 @@ impl Engine {
             face_index: face_slot.map(|s| indexes[s].index.get()),
             face_owner: HashMap::new(),
             faces: vec![Vec::new(); n],
-            fingers: fingers.as_deref(),
+            fingers,
             finger_ids: vec![Vec::new(); n],
             finger_owner: HashMap::new(),
         };
@@ -380,7 +403,7 @@ impl Engine {
                     records[r as usize].faces += 1;
                 }
             }
-            if let (Some(f), Modality::Finger(pos)) = (&fingers, t.template.modality()) {
+            if let (Some(f), Modality::Finger(pos)) = (fingers, t.template.modality()) {
                 if is_finger_template(&t.template) && f.prepared_of(t.id).is_some() {
                     src.finger_owner.insert(t.id, r);
                     src.finger_ids[r as usize].push((pos, t.id));
@@ -389,7 +412,7 @@ impl Engine {
             }
             Ok(())
         })?;
-        run(records, &src, opts, start)
+        Ok((records, src))
     }
 }
 
@@ -463,77 +486,42 @@ struct PairScore {
     comparable: bool,
 }
 
-struct Models {
-    face: Option<ImpostorModel>,
-    finger: Option<ImpostorModel>,
-}
-
 impl Sources<'_> {
     fn prepared(&self, id: TemplateId) -> Option<&PreparedFinger> {
         self.fingers.and_then(|f| f.prepared_of(id))
     }
 
-    fn face_score(&self, a: usize, b: usize) -> Option<f32> {
-        // All faces here are of one model, so dimensions always agree.
-        let mut best: Option<f32> = None;
-        for x in &self.faces[a] {
-            for s in self.faces[b].iter().filter_map(|y| x.cosine(y).ok()) {
-                best = Some(best.map_or(s, |m| m.max(s)));
-            }
-        }
-        best
+    /// Record `r`'s fingers that the finger gallery holds, ready to match.
+    fn fingers_of(&self, r: usize) -> Vec<(FingerPosition, &PreparedFinger)> {
+        self.finger_ids[r]
+            .iter()
+            .filter_map(|&(pos, id)| self.prepared(id).map(|p| (pos, p)))
+            .collect()
     }
 
-    /// Per finger of the record with fewer fingers: (best raw score, comparisons).
-    /// A finger of known position meets the other record's finger at that position; a
-    /// finger of unknown position meets all of them (best of m).
-    fn finger_scores(&self, a: usize, b: usize) -> Vec<(f32, usize)> {
-        let (Some(f), false) = (self.fingers, self.finger_ids[a].is_empty()) else {
-            return Vec::new();
+    /// Every face of `a` against every face of `b`; the fingers of the record with
+    /// fewer fingers against the other's (see [`fusion::finger_scores`]); then levels
+    /// and their fusion.
+    fn score(&self, models: &ScoreModels, a: usize, b: usize) -> PairScore {
+        let face = fusion::best_face(&self.faces[a], &self.faces[b]).map(|(s, _)| s);
+        let fingers = match self.fingers {
+            Some(f) if !self.finger_ids[a].is_empty() && !self.finger_ids[b].is_empty() => {
+                let (a, b) = if self.finger_ids[b].len() < self.finger_ids[a].len() {
+                    (b, a)
+                } else {
+                    (a, b)
+                };
+                fusion::finger_scores(f.matcher(), &self.fingers_of(a), &self.fingers_of(b))
+            }
+            _ => Vec::new(),
         };
-        let (a, b) = if self.finger_ids[b].len() < self.finger_ids[a].len() {
-            (b, a)
-        } else {
-            (a, b)
-        };
-        let mut out = Vec::new();
-        for &(pos, ia) in &self.finger_ids[a] {
-            let Some(pa) = self.prepared(ia) else {
-                continue;
-            };
-            let mut best: Option<f32> = None;
-            let mut m = 0;
-            for &(qos, ib) in &self.finger_ids[b] {
-                if pos != FingerPosition::Unknown && qos != pos {
-                    continue;
-                }
-                if let Some(pb) = self.prepared(ib) {
-                    let s = f.matcher().compare(pa, pb);
-                    best = Some(best.map_or(s, |x| x.max(s)));
-                    m += 1;
-                }
-            }
-            if let Some(s) = best {
-                out.push((s, m));
-            }
-        }
-        out
-    }
-
-    fn score(&self, models: &Models, a: usize, b: usize) -> PairScore {
-        let mut levels = Vec::new();
-        let face = self.face_score(a, b);
-        if let (Some(s), Some(m)) = (face, &models.face) {
-            levels.push(m.level(s));
-        }
-        let fingers = self.finger_scores(a, b);
-        if let Some(m) = &models.finger {
-            for &(s, count) in &fingers {
-                levels.push(fusion::best_of(m.level(s), count));
-            }
-        }
+        let (face_level, finger_levels) = models.levels(face, &fingers);
+        let levels: Vec<f64> = face_level
+            .into_iter()
+            .chain(finger_levels.into_iter().flatten())
+            .collect();
         let finger = (!fingers.is_empty())
-            .then(|| fingers.iter().map(|f| f.0).sum::<f32>() / fingers.len() as f32);
+            .then(|| fingers.iter().map(|f| f.score).sum::<f32>() / fingers.len() as f32);
         PairScore {
             face,
             finger,
@@ -544,11 +532,14 @@ impl Sources<'_> {
     }
 
     /// Impostor samples from random pairs of records under different subject ids.
+    /// With `tolerant`, a modality whose sample is too small has no model instead of
+    /// failing the call.
     fn impostor_models(
         &self,
         records: &[DedupRecord],
         opts: &DedupOptions,
-    ) -> Result<Models, EngineError> {
+        tolerant: bool,
+    ) -> Result<ScoreModels, EngineError> {
         let mut rng = SplitMix(opts.seed);
         let sample = |rng: &mut SplitMix, pool: &[usize], target: usize| -> Vec<(usize, usize)> {
             let mut pairs = Vec::with_capacity(target);
@@ -586,7 +577,7 @@ impl Sources<'_> {
                 .par_iter()
                 .filter_map(|&(i, j)| self.faces[i][0].cosine(&self.faces[j][0]).ok())
                 .collect();
-            Some(ImpostorModel::from_scores(scores)?)
+            fit(scores, tolerant)?
         } else {
             None
         };
@@ -615,11 +606,11 @@ impl Sources<'_> {
                     out
                 })
                 .collect();
-            Some(ImpostorModel::from_scores(scores)?)
+            fit(scores, tolerant)?
         } else {
             None
         };
-        Ok(Models { face, finger })
+        Ok(ScoreModels { face, finger })
     }
 
     /// The candidate partners of record `r` (indices above or below), from its k-NN.
@@ -660,6 +651,14 @@ impl Sources<'_> {
         out.dedup();
         Ok(out)
     }
+}
+
+/// An impostor model from a sample; with `tolerant`, none from a too-small sample.
+fn fit(scores: Vec<f32>, tolerant: bool) -> Result<Option<ImpostorModel>, EngineError> {
+    if tolerant && scores.len() < fusion::MIN_IMPOSTOR_SAMPLE {
+        return Ok(None);
+    }
+    ImpostorModel::from_scores(scores).map(Some)
 }
 
 fn norm(s: &str) -> String {
@@ -722,12 +721,9 @@ fn run(
         }
     };
     let models = if n >= 2 {
-        src.impostor_models(&records, opts)?
+        src.impostor_models(&records, opts, false)?
     } else {
-        Models {
-            face: None,
-            finger: None,
-        }
+        ScoreModels::default()
     };
     let face_gate = models
         .face

@@ -5,7 +5,8 @@ use crate::fingerprint::{finger_model, is_finger_template, FingerGallery};
 use crate::indexes::{embedding_of, IndexSettings, ModelIndex};
 use crate::{ConfigError, EmbeddingModel, EngineBuilder, EngineError, Family};
 use huella_core::{
-    Candidate, Comparator, CosineComparator, Embedding, Score, SubjectId, Template, TemplateId,
+    Candidate, Comparator, CosineComparator, Embedding, ModalityScore, Score, SubjectId, Template,
+    TemplateId,
 };
 use huella_index::{Hit, IdFilter, SearchParams};
 use huella_store::{
@@ -13,7 +14,7 @@ use huella_store::{
 };
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 pub(crate) const SETTING_MODELS: &str = "models";
@@ -37,6 +38,12 @@ pub struct IdentifyOptions {
     /// Only search among these subjects (for example, the records sharing a claimed
     /// name or document number). Default: the whole gallery.
     pub restrict_to: Option<Vec<SubjectId>>,
+    /// Score every candidate as a fused level (`-log10` of the estimated false match
+    /// rate on the gallery's impostor scores, see [`crate::fused`]), the path a probe
+    /// mixing face and fingers always takes, even when the probe holds one modality:
+    /// scores then compare across probes whatever each holds (a missing face, a
+    /// failed finger). `threshold` is then a level. Default false.
+    pub fused_scores: bool,
 }
 
 impl Default for IdentifyOptions {
@@ -45,6 +52,7 @@ impl Default for IdentifyOptions {
             max_candidates: 10,
             threshold: None,
             restrict_to: None,
+            fused_scores: false,
         }
     }
 }
@@ -99,6 +107,8 @@ pub struct Engine {
     pub(crate) index_settings: IndexSettings,
     pub(crate) face: Option<std::sync::Arc<huella_face::FacePipeline>>,
     fingers: Option<RwLock<FingerGallery>>,
+    /// Impostor models for fused identification (see [`crate::fused`]).
+    pub(crate) score_models: Mutex<crate::fused::ModelCache>,
 }
 
 impl Engine {
@@ -197,6 +207,7 @@ impl Engine {
             index_settings: settings,
             face: b.face,
             fingers,
+            score_models: Mutex::default(),
         })
     }
 
@@ -244,16 +255,7 @@ impl Engine {
             .map(|t| t.template.clone())
             .collect();
         let _writer = self.writer.lock();
-        // Face and finger scores are not yet fused: each family is searched on its own
-        // and the lists are concatenated (faces first).
-        let (fingers, others): (Vec<Template>, Vec<Template>) =
-            probe.iter().cloned().partition(is_finger_template);
-        let mut candidates = Vec::new();
-        for part in [others, fingers] {
-            if !part.is_empty() {
-                candidates.extend(self.identify(&part, opts)?);
-            }
-        }
+        let candidates = self.identify(&probe, opts)?;
         let stored = self.gallery.add_encounter(encounter)?;
         let mut indexes = self.indexes.write();
         for (id, t) in stored.templates.iter().zip(&probe) {
@@ -300,15 +302,11 @@ impl Engine {
             None => None,
         };
         let fingers = probe.iter().filter(|t| is_finger_template(t)).count();
+        if opts.fused_scores || (fingers > 0 && fingers < probe.len()) {
+            return self.identify_fused(probe, opts, filter.as_ref());
+        }
         if fingers == probe.len() {
             return self.identify_fingers(probe, opts, filter.as_ref());
-        }
-        if fingers > 0 {
-            return Err(EngineError::Unsupported(
-                "a probe mixing finger and other templates needs score fusion, which is not \
-                 available yet: search each modality separately"
-                    .into(),
-            ));
         }
         let indexes = self.indexes.read();
         let mut hits: Vec<Hit> = Vec::new();
@@ -325,7 +323,7 @@ impl Engine {
         self.rank_subjects(hits, opts.max_candidates)
     }
 
-    fn finger_gallery(&self) -> Result<&RwLock<FingerGallery>, EngineError> {
+    pub(crate) fn finger_gallery(&self) -> Result<&RwLock<FingerGallery>, EngineError> {
         self.fingers
             .as_ref()
             .ok_or_else(|| EngineError::UnknownModel {
@@ -355,36 +353,51 @@ impl Engine {
         };
         let ids: Vec<TemplateId> = per_finger.iter().flatten().map(|h| h.id).collect();
         let mut owners = self.gallery.templates_meta(&ids)?.into_iter();
-        // subject -> (sum of per-finger best scores, best single hit and its owner).
-        let mut fused: BTreeMap<SubjectId, (f32, Hit, huella_store::TemplateOwner)> =
+        // subject -> (per-finger bests, best single hit and its owner).
+        let mut fused: BTreeMap<SubjectId, (Vec<ModalityScore>, Hit, huella_store::TemplateOwner)> =
             BTreeMap::new();
-        for hits in &per_finger {
-            let mut best: BTreeMap<SubjectId, f32> = BTreeMap::new();
+        for (t, hits) in probe.iter().zip(&per_finger) {
+            // subject -> (best score for this probe finger, its hits).
+            let mut best: BTreeMap<SubjectId, (f32, u32)> = BTreeMap::new();
             for hit in hits {
                 // A template deleted between search and lookup has no owner: skip it.
                 let Some(owner) = owners.next().flatten() else {
                     continue;
                 };
-                let b = best.entry(owner.subject.clone()).or_insert(f32::MIN);
-                *b = b.max(hit.score);
+                let b = best.entry(owner.subject.clone()).or_insert((f32::MIN, 0));
+                (b.0, b.1) = (b.0.max(hit.score), b.1 + 1);
                 let entry =
                     fused
                         .entry(owner.subject.clone())
-                        .or_insert((0.0, *hit, owner.clone()));
+                        .or_insert((Vec::new(), *hit, owner.clone()));
                 if hit.score > entry.1.score {
                     (entry.1, entry.2) = (*hit, owner);
                 }
             }
-            for (subject, score) in best {
+            for (subject, (score, compared)) in best {
                 if let Some(e) = fused.get_mut(&subject) {
-                    e.0 += score;
+                    e.0.push(ModalityScore {
+                        modality: t.modality(),
+                        score: Score::new(score)?,
+                        compared,
+                        level: None,
+                    });
                 }
             }
         }
         let n = probe.len() as f32;
-        let mut ranked: Vec<(f32, SubjectId, Hit, huella_store::TemplateOwner)> = fused
+        let mut ranked: Vec<(
+            f32,
+            SubjectId,
+            Vec<ModalityScore>,
+            Hit,
+            huella_store::TemplateOwner,
+        )> = fused
             .into_iter()
-            .map(|(s, (sum, hit, owner))| (sum / n, s, hit, owner))
+            .map(|(s, (scores, hit, owner))| {
+                let sum: f32 = scores.iter().map(|m| m.score.value()).sum();
+                (sum / n, s, scores, hit, owner)
+            })
             .filter(|(score, ..)| opts.threshold.is_none_or(|t| *score >= t))
             .collect();
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -392,7 +405,7 @@ impl Engine {
             .into_iter()
             .take(opts.max_candidates)
             .enumerate()
-            .map(|(i, (score, subject, hit, owner))| {
+            .map(|(i, (score, subject, scores, hit, owner))| {
                 Ok(Candidate {
                     rank: i as u32 + 1,
                     subject,
@@ -400,6 +413,7 @@ impl Engine {
                     template: hit.id,
                     modality: owner.modality,
                     score: Score::new(score)?,
+                    scores,
                 })
             })
             .collect()
@@ -410,21 +424,32 @@ impl Engine {
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
         let ids: Vec<TemplateId> = hits.iter().map(|h| h.id).collect();
         let owners = self.gallery.templates_meta(&ids)?;
-        let mut seen: HashSet<SubjectId> = HashSet::new();
+        let mut hits_of: HashMap<&SubjectId, u32> = HashMap::new();
+        for owner in owners.iter().flatten() {
+            *hits_of.entry(&owner.subject).or_default() += 1;
+        }
+        let mut seen: HashSet<&SubjectId> = HashSet::new();
         let mut out = Vec::new();
-        for (hit, owner) in hits.iter().zip(owners) {
+        for (hit, owner) in hits.iter().zip(&owners) {
             // A template deleted between search and lookup has no owner: skip it.
             let Some(owner) = owner else { continue };
-            if !seen.insert(owner.subject.clone()) {
+            if !seen.insert(&owner.subject) {
                 continue;
             }
+            let score = Score::new(hit.score.clamp(-1.0, 1.0))?;
             out.push(Candidate {
                 rank: out.len() as u32 + 1,
-                subject: owner.subject,
+                subject: owner.subject.clone(),
                 encounter: owner.encounter,
                 template: hit.id,
                 modality: owner.modality,
-                score: Score::new(hit.score.clamp(-1.0, 1.0))?,
+                score,
+                scores: vec![ModalityScore {
+                    modality: owner.modality,
+                    score,
+                    compared: hits_of.get(&owner.subject).copied().unwrap_or(1),
+                    level: None,
+                }],
             });
             if out.len() == max {
                 break;

@@ -38,6 +38,9 @@
 //! `FPIR / N` and the fused threshold `-log10(FPIR / N)`. MOSIP's ABIS interface states
 //! the target as `targetFPIR = round(-10 * log10(FPIR))` ([`mosip_target_fpir`]).
 
+use huella_core::{Embedding, FingerPosition};
+use huella_finger::{Matcher, PreparedFinger};
+
 use crate::EngineError;
 
 /// Fewest impostor scores accepted to build a model.
@@ -186,6 +189,97 @@ pub fn mosip_target_fpir(fpir: f64) -> i32 {
 /// The FPIR of a MOSIP `targetFPIR` value: `10^(-target / 10)`.
 pub fn fpir_from_mosip(target: i32) -> f64 {
     10f64.powf(-f64::from(target) / 10.0)
+}
+
+/// The impostor models of a gallery, one per modality (none where too few records
+/// hold it). Built by sampling the gallery (see [`Engine::deduplicate`](crate::Engine)).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ScoreModels {
+    /// Face cosines of different subjects.
+    pub(crate) face: Option<ImpostorModel>,
+    /// Single finger comparisons (one finger against one) of different subjects.
+    pub(crate) finger: Option<ImpostorModel>,
+}
+
+/// The best cosine between two sets of face embeddings of one model, with the index of
+/// the best one in `b`; none when either set is empty.
+pub(crate) fn best_face(a: &[Embedding], b: &[Embedding]) -> Option<(f32, usize)> {
+    let mut best: Option<(f32, usize)> = None;
+    for x in a {
+        for (j, y) in b.iter().enumerate() {
+            if let Ok(s) = x.cosine(y) {
+                if best.is_none_or(|(m, _)| s > m) {
+                    best = Some((s, j));
+                }
+            }
+        }
+    }
+    best
+}
+
+/// The comparison of one finger of side `a` with the fingers of side `b`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FingerScore {
+    /// The position of `a`'s finger.
+    pub(crate) position: FingerPosition,
+    /// The best matcher score.
+    pub(crate) score: f32,
+    /// Fingers of `b` compared (the best is a best-of-`compared`).
+    pub(crate) compared: usize,
+    /// Index in `b` of the best one.
+    pub(crate) best: usize,
+}
+
+/// Each finger of `a` against `b`'s fingers at the same position (all of them for a
+/// finger of unknown position): the best score per finger of `a` that met any.
+pub(crate) fn finger_scores(
+    matcher: &Matcher,
+    a: &[(FingerPosition, &PreparedFinger)],
+    b: &[(FingerPosition, &PreparedFinger)],
+) -> Vec<FingerScore> {
+    let mut out = Vec::new();
+    for &(position, pa) in a {
+        let mut found: Option<FingerScore> = None;
+        for (j, &(qos, pb)) in b.iter().enumerate() {
+            if position != FingerPosition::Unknown && qos != position {
+                continue;
+            }
+            let score = matcher.compare(pa, pb);
+            let f = found.get_or_insert(FingerScore {
+                position,
+                score,
+                compared: 0,
+                best: j,
+            });
+            f.compared += 1;
+            if score > f.score {
+                (f.score, f.best) = (score, j);
+            }
+        }
+        out.extend(found);
+    }
+    out
+}
+
+impl ScoreModels {
+    /// The level of a face score and of each finger score (best-of corrected), none
+    /// for a modality without a model.
+    pub(crate) fn levels(
+        &self,
+        face: Option<f32>,
+        fingers: &[FingerScore],
+    ) -> (Option<f64>, Vec<Option<f64>>) {
+        let face = face.and_then(|s| self.face.as_ref().map(|m| m.level(s)));
+        let fingers = fingers
+            .iter()
+            .map(|f| {
+                self.finger
+                    .as_ref()
+                    .map(|m| best_of(m.level(f.score), f.compared))
+            })
+            .collect();
+        (face, fingers)
+    }
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ mod engine;
 mod error;
 mod face;
 mod fingerprint;
+pub mod fused;
 pub mod fusion;
 mod indexes;
 pub mod rescore;
@@ -77,7 +78,8 @@ pub use huella_infer::Backend;
 
 pub use huella_core::{
     AlgorithmId, Candidate, Comparator, CoreError, CosineComparator, Embedding, EncounterId,
-    FingerPosition, Modality, Score, SubjectId, Template, TemplateId, TemplatePayload,
+    FingerPosition, Modality, ModalityScore, Score, SubjectId, Template, TemplateId,
+    TemplatePayload,
 };
 pub use huella_index::{FlatScan, HnswParams, IndexError};
 pub use huella_store::{

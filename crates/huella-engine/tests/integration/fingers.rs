@@ -11,6 +11,8 @@ use std::f32::consts::TAU;
 pub(crate) struct Hands {
     rng: StdRng,
     fingers: Vec<Vec<(f32, f32, f32)>>,
+    /// Chance that a minutia shows in a capture.
+    keep: f64,
 }
 
 impl Hands {
@@ -29,7 +31,17 @@ impl Hands {
                     .collect()
             })
             .collect();
-        Self { rng, fingers }
+        Self {
+            rng,
+            fingers,
+            keep: 0.85,
+        }
+    }
+
+    /// Captures that show only this share of the finger's minutiae (poor impressions).
+    pub(crate) fn keeping(mut self, keep: f64) -> Self {
+        self.keep = keep;
+        self
     }
 
     /// Impression of finger `f` (0 or 1) of person `p`.
@@ -42,7 +54,7 @@ impl Hands {
         let (s, c) = rot.sin_cos();
         let mut minutiae = Vec::new();
         for (x, y, a) in self.fingers[p * 2 + f].clone() {
-            if !self.rng.gen_bool(0.85) {
+            if !self.rng.gen_bool(self.keep) {
                 continue;
             }
             let (u, v) = (x - 150.0, y - 200.0);
@@ -196,7 +208,7 @@ fn finger_misuse_is_a_typed_error() {
         Err(EngineError::Finger(_))
     ));
     assert_eq!(engine.gallery().stats().unwrap().encounters, 1);
-    // A probe mixing a finger and a face embedding is not silently fused.
+    // A probe mixing a finger and a face cannot be fused without a face model.
     let face = Template::from_embedding(
         Modality::Face,
         AlgorithmId::new("f", "1").unwrap(),

@@ -5,6 +5,7 @@
 mod dedup;
 mod faults;
 mod fingers;
+mod fused;
 mod lifecycle;
 
 use huella_engine::*;
