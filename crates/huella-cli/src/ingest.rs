@@ -1,4 +1,13 @@
-//! `huella ingest`: legacy records from a CSV manifest into a gallery.
+//! `huella ingest`: legacy records from a CSV manifest, or ANSI/NIST-ITL transaction
+//! files, into a gallery.
+//!
+//! Both sources become the same in-memory [`Record`] (record id, biographic fields,
+//! capture time, office, and where its face and finger samples are), fed to one
+//! pipeline: the resumability check, parallel extraction, enrolment through the
+//! engine's single writer, the errors file, the progress bar, the summary and the exit
+//! status are shared.
+//!
+//! ## CSV manifests (`--manifest legacy.csv`)
 //!
 //! The manifest's header names its columns, a subset of
 //! `record_id,name,date_of_birth,nationality,document_number,encounter_date,office,face,finger_1,...,finger_10`
@@ -22,6 +31,38 @@
 //! - a store failure (disk full, I/O error) stops the run: every record committed
 //!   before it is durable, and the next run carries on.
 //!
+//! ## ANSI/NIST-ITL transactions (`--nist DIR`)
+//!
+//! Every regular file directly in `DIR` (not in subfolders) whose extension is one of
+//! [`NIST_EXTENSIONS`] (any case) is one record, taken in file-name order; other files
+//! are counted as ignored. Each is read only when it is at most
+//! [`huella_nist::MAX_TRANSACTION_BYTES`] (checked on its size first) and decoded by
+//! `huella-nist`:
+//! - `record_id` is the transaction control number (1.009 TCN), else the file stem;
+//! - biographic fields from the first Type-2 (FBI EBTS numbering: 2.018 NAM as `name`,
+//!   2.022 DOB as `date_of_birth` `YYYY-MM-DD`, 2.021 CTZ as `nationality`, 2.017 MNU as
+//!   `document_number`), 1.008 ORI as `office` (and the location), 1.005 DAT
+//!   (`YYYYMMDD`) as the capture time, and `nist_file`, the file's name;
+//! - the face from the first Type-10 whose IMT is `FACE` (JPEG or PNG as the face
+//!   pipeline decodes them; `NONE` raw grey or RGB pixels are made an image; JPEG 2000
+//!   and lossless JPEG are refused by the decoder, an error row);
+//! - fingers from Type-14 and Type-4 records (WSQ, PNG, JPEG, or raw 8-bit pixels),
+//!   their resolution from the record (14.008 SLC with 14.009 HPS; Type-4 ISR with 1.012
+//!   NTR or 1.011 NSR), else `--ppi`, else the image's own, else 500 ppi; the first
+//!   record of a position is used;
+//! - Type-9 INCITS 378 minutiae enrolled directly as the finger template of a position
+//!   that has no image.
+//!
+//! Records `huella-nist` reads but Huella cannot use (slap images, Type-9 without the
+//! INCITS 378 block, an unsupported finger compression) are skipped and listed in the
+//! record's output line under `skipped`. A file that is too large, truncated or
+//! malformed, or whose face or finger fails, is one or more error rows naming the file
+//! (never its content); the errors file's columns are then
+//! `record_id,file,field,reason`. The source reference stored with a template from a
+//! transaction is `FILE#N`, record `N` of that file.
+//!
+//! ## Both
+//!
 //! Resumability: a record is done when the store holds an encounter of subject
 //! `record_id` whose biographic field `record_id` is that id. The encounter and its
 //! templates are committed in one fsynced transaction (`Engine::enroll`), so after a
@@ -29,9 +70,11 @@
 //! done ones and redoes the rest. The indexes catch up from the store's change log on
 //! open, so a kill between the store commit and the index update loses nothing.
 //!
-//! Exit status: 0 when every row was ingested (or already was), 1 otherwise.
+//! Exit status: 0 when every record was ingested (or already was), 1 otherwise.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -39,11 +82,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
+use clap::{ArgGroup, Args};
+use huella_engine::finger::{FingerExtractor, FingerTemplate};
 use huella_engine::{
-    EngineError, FacePipeline, FingerPosition, IdentifyOptions, NewEncounter, NewTemplate,
-    StoreError, SubjectId,
+    EngineError, FacePipeline, FingerPosition, GreyImage, IdentifyOptions, Limits, NewEncounter,
+    NewTemplate, SourceImage, StoreError, SubjectId,
 };
+use huella_nist::{FaceCompression, FingerCompression, NistError, Transaction};
 use rayon::prelude::*;
 
 use crate::face::FaceArgs;
@@ -52,8 +97,10 @@ use crate::face::FaceArgs;
 pub const MAX_FIELD_BYTES: usize = 4096;
 /// Longest accepted row (bytes, quoted line breaks included).
 pub const MAX_RECORD_BYTES: u64 = 64 << 10;
-/// Most rows in one manifest (split larger ones).
+/// Most rows in one manifest, or transaction files in one folder (split larger ones).
 pub const MAX_ROWS: usize = 10_000_000;
+/// Extensions (any case) of the files `--nist DIR` reads as transactions.
+pub const NIST_EXTENSIONS: [&str; 6] = ["an2", "an2k", "eft", "ebts", "nist", "int"];
 
 /// The columns a manifest may have.
 const COLUMNS: [&str; 18] = [
@@ -87,17 +134,23 @@ const BIOGRAPHIC: [&str; 5] = [
 
 /// Flags of `huella ingest`.
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["manifest", "nist"])))]
 pub struct IngestArgs {
     #[command(flatten)]
     gallery: crate::GalleryArgs,
     /// The CSV manifest.
     #[arg(long)]
-    manifest: PathBuf,
+    manifest: Option<PathBuf>,
+    /// A folder of ANSI/NIST-ITL 1-2011 transaction files (.an2 .an2k .eft .ebts .nist
+    /// .int), one record each.
+    #[arg(long)]
+    nist: Option<PathBuf>,
     /// Extraction threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// Where the failed rows are written (`record_id,line,column,reason`); rewritten on
-    /// every run (a rerun retries the failed rows).
+    /// Where the failed records are written (`record_id,line,column,reason`, or
+    /// `record_id,file,field,reason` with --nist); rewritten on every run (a rerun
+    /// retries the failed records).
     #[arg(long, default_value = "errors.csv")]
     errors: PathBuf,
     /// Ignore the face column.
@@ -117,26 +170,95 @@ pub struct IngestArgs {
     threshold: Option<f32>,
 }
 
-/// One failed row (or cell) as written to the errors file.
+/// Where a record came from, as the errors file and the output name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Origin {
+    /// A manifest line.
+    Line(u64),
+    /// The name of a transaction file in the `--nist` folder.
+    File(String),
+}
+
+impl fmt::Display for Origin {
+    /// The errors file's cell.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Line(n) => write!(f, "{n}"),
+            Origin::File(name) => f.write_str(name),
+        }
+    }
+}
+
+impl Origin {
+    /// "on line 3", "in a.an2".
+    fn place(&self) -> String {
+        match self {
+            Origin::Line(n) => format!("on line {n}"),
+            Origin::File(name) => format!("in {name}"),
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        match self {
+            Origin::Line(n) => serde_json::json!({ "line": n }),
+            Origin::File(name) => serde_json::json!({ "file": name }),
+        }
+    }
+}
+
+/// One failed record (or one of its cells or fields) as written to the errors file.
 #[derive(Debug, Clone, PartialEq)]
 struct ErrorRow {
     record_id: String,
-    line: u64,
+    origin: Origin,
     column: String,
     reason: String,
 }
 
-/// A manifest row that passed the checks that need no image.
+/// A record to ingest, from a manifest row or a transaction file, after the checks that
+/// need no image.
 #[derive(Debug)]
-struct Row {
-    line: u64,
+struct Record {
+    origin: Origin,
     record_id: String,
     subject: SubjectId,
     captured_at_unix_ms: i64,
     location: Option<String>,
     biographic: BTreeMap<String, String>,
-    face: Option<PathBuf>,
-    fingers: Vec<(FingerPosition, PathBuf)>,
+    biometrics: Biometrics,
+}
+
+/// Where a record's biometric samples are.
+#[derive(Debug)]
+enum Biometrics {
+    /// Image or minutiae-record files named by a manifest row.
+    Files {
+        face: Option<PathBuf>,
+        fingers: Vec<(FingerPosition, PathBuf)>,
+    },
+    /// A transaction file, read and decoded again by the worker (so that the records
+    /// waiting for a worker hold no image); whether it holds a face and finger records.
+    Nist {
+        path: PathBuf,
+        face: bool,
+        fingers: bool,
+    },
+}
+
+impl Biometrics {
+    fn has_face(&self) -> bool {
+        match self {
+            Biometrics::Files { face, .. } => face.is_some(),
+            Biometrics::Nist { face, .. } => *face,
+        }
+    }
+
+    fn has_fingers(&self) -> bool {
+        match self {
+            Biometrics::Files { fingers, .. } => !fingers.is_empty(),
+            Biometrics::Nist { fingers, .. } => *fingers,
+        }
+    }
 }
 
 /// Counts the bytes read since the last reset and fails past a limit, so that one
@@ -169,7 +291,7 @@ struct Use {
 }
 
 /// Reads and checks the manifest: the rows to ingest and the rows already in error.
-fn read_manifest(path: &Path, wanted: Use) -> Result<(Vec<Row>, Vec<ErrorRow>)> {
+fn read_manifest(path: &Path, wanted: Use) -> Result<(Vec<Record>, Vec<ErrorRow>)> {
     let file = std::fs::File::open(path)
         .with_context(|| format!("cannot open the manifest {}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
@@ -216,7 +338,7 @@ fn read_manifest(path: &Path, wanted: Use) -> Result<(Vec<Row>, Vec<ErrorRow>)> 
     }
     let mut rows = Vec::new();
     let mut errors = Vec::new();
-    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut seen: HashMap<String, Origin> = HashMap::new();
     loop {
         counter.store(0, Ordering::Relaxed);
         let more = reader
@@ -256,8 +378,8 @@ fn check_row(
     line: u64,
     base: &Path,
     wanted: Use,
-    seen: &mut HashMap<String, u64>,
-) -> Result<Row, Vec<ErrorRow>> {
+    seen: &mut HashMap<String, Origin>,
+) -> Result<Record, Vec<ErrorRow>> {
     let mut errors = Vec::new();
     let id_raw = columns
         .iter()
@@ -272,7 +394,7 @@ fn check_row(
         failures.set(failures.get() + 1);
         errors.push(ErrorRow {
             record_id: record_id.clone(),
-            line,
+            origin: Origin::Line(line),
             column: column.to_string(),
             reason,
         })
@@ -316,24 +438,12 @@ fn check_row(
             err("record_id", "empty".into());
             None
         }
-        Some(id) => match SubjectId::new(*id) {
-            Err(e) => {
-                err("record_id", format!("not a valid subject id: {e}"));
+        Some(id) => match new_subject(id, Origin::Line(line), seen) {
+            Ok(s) => Some(s),
+            Err(reason) => {
+                err("record_id", reason);
                 None
             }
-            Ok(s) => match seen.get(*id) {
-                Some(first) => {
-                    err(
-                        "record_id",
-                        format!("duplicate record_id: first on line {first}"),
-                    );
-                    None
-                }
-                None => {
-                    seen.insert(id.to_string(), line);
-                    Some(s)
-                }
-            },
         },
     };
     if let Some(dob) = cells.get("date_of_birth") {
@@ -382,69 +492,515 @@ fn check_row(
                 .filter_map(|c| cells.get(c).map(|v| (c.to_string(), v.to_string())))
                 .collect();
             biographic.insert("record_id".into(), record_id.clone());
-            Ok(Row {
-                line,
+            Ok(Record {
+                origin: Origin::Line(line),
                 record_id,
                 subject,
                 captured_at_unix_ms,
                 location: cells.get("office").map(|s| s.to_string()),
                 biographic,
-                face,
-                fingers,
+                biometrics: Biometrics::Files { face, fingers },
             })
         }
         _ => Err(errors),
     }
 }
 
-/// Whether the store already holds this row's encounter (a previous run committed it).
-fn is_done(gallery: &huella_engine::Gallery, row: &Row) -> Result<bool> {
-    Ok(gallery
-        .subject_encounters(&row.subject)?
-        .iter()
-        .any(|e| e.biographic.get("record_id") == Some(&row.record_id)))
+/// The subject of `record_id`, unless it is not a valid id or an earlier record of this
+/// run has it; the reason otherwise.
+fn new_subject(
+    record_id: &str,
+    origin: Origin,
+    seen: &mut HashMap<String, Origin>,
+) -> Result<SubjectId, String> {
+    let subject = SubjectId::new(record_id).map_err(|e| format!("not a valid subject id: {e}"))?;
+    if let Some(first) = seen.get(record_id) {
+        return Err(format!("duplicate record_id: first {}", first.place()));
+    }
+    seen.insert(record_id.to_string(), origin);
+    Ok(subject)
 }
 
-/// Decodes and extracts every biometric of a row (on a worker thread).
-fn extract(
-    row: &Row,
-    pipeline: Option<&FacePipeline>,
-    face_args: &FaceArgs,
-    ppi: Option<f32>,
-) -> Result<NewEncounter, Vec<ErrorRow>> {
-    let mut templates: Vec<NewTemplate> = Vec::new();
-    let mut errors = Vec::new();
-    let mut err = |column: String, e: anyhow::Error| {
-        errors.push(ErrorRow {
-            record_id: row.record_id.clone(),
-            line: row.line,
-            column,
-            reason: format!("{e:#}"),
-        })
-    };
-    if let (Some(path), Some(pipeline)) = (&row.face, pipeline) {
-        match crate::face::face_template(pipeline, path, face_args.policy()) {
-            Ok((t, _)) => templates.push(t),
-            Err(e) => err("face".into(), e),
+/// The transaction files of `--nist DIR` in name order, and how many other entries
+/// were ignored.
+fn list_nist_dir(dir: &Path) -> Result<(Vec<PathBuf>, usize)> {
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list the folder {}", dir.display()))?;
+    let mut files = Vec::new();
+    let mut ignored = 0usize;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list the folder {}", dir.display()))?;
+        let path = entry.path();
+        // Follows links: a linked transaction is read like any other.
+        let is_file = std::fs::metadata(&path).is_ok_and(|m| m.is_file());
+        let known = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| NIST_EXTENSIONS.iter().any(|k| k.eq_ignore_ascii_case(e)));
+        if is_file && known {
+            if files.len() >= MAX_ROWS {
+                bail!(
+                    "{} holds more than {MAX_ROWS} transaction files: split it",
+                    dir.display()
+                );
+            }
+            files.push(path);
+        } else {
+            ignored += 1;
         }
     }
-    for (pos, path) in &row.fingers {
-        match crate::finger::finger_templates(&[(*pos, path.clone())], ppi) {
-            Ok((mut t, _)) => templates.append(&mut t),
-            Err(e) => err(format!("finger_{}", pos.code()), e),
+    files.sort();
+    Ok((files, ignored))
+}
+
+/// A file's name as the errors file shows it.
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// Reads and decodes a transaction file, checking its size before reading it.
+fn read_transaction(path: &Path) -> Result<Transaction> {
+    let max = huella_nist::MAX_TRANSACTION_BYTES as u64;
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    if size > max {
+        bail!("{size} bytes, more than the {max} a transaction may have");
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(max + 1).read_to_end(&mut bytes))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Transaction::decode(&bytes)?)
+}
+
+/// `YYYYMMDD` (1.005 DAT) as milliseconds since 1970 at midnight UTC.
+fn nist_date(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let d = chrono::NaiveDate::parse_from_str(s, "%Y%m%d").ok()?;
+    Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+}
+
+/// Reads the transaction files: the records to ingest and the files already in error.
+fn read_nist_dir(files: &[PathBuf], wanted: Use) -> (Vec<Record>, Vec<ErrorRow>) {
+    let mut records = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen = HashMap::new();
+    for path in files {
+        match nist_record(path, wanted, &mut seen) {
+            Ok(r) => records.push(r),
+            Err(row) => errors.push(row),
         }
+    }
+    (records, errors)
+}
+
+/// One transaction file as a record, after the checks that need no image decoding.
+fn nist_record(
+    path: &Path,
+    wanted: Use,
+    seen: &mut HashMap<String, Origin>,
+) -> Result<Record, ErrorRow> {
+    let name = file_name(path);
+    let stem = path
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let origin = Origin::File(name.clone());
+    let error = |record_id: &str, column: &str, reason: String| ErrorRow {
+        record_id: record_id.to_string(),
+        origin: origin.clone(),
+        column: column.to_string(),
+        reason,
+    };
+    let t = read_transaction(path).map_err(|e| error(&stem, "", format!("{e:#}")))?;
+    let record_id = t.control_number().unwrap_or(&stem).to_string();
+    let subject = new_subject(&record_id, origin.clone(), seen)
+        .map_err(|reason| error(&record_id, "1.009", reason))?;
+    let person = t
+        .biographic()
+        .map_err(|e| error(&record_id, "Type-2", e.to_string()))?;
+    let captured_at_unix_ms = match t.header.text(5) {
+        None => chrono::Utc::now().timestamp_millis(),
+        Some(d) => nist_date(d)
+            .ok_or_else(|| error(&record_id, "1.005", "DAT is not a YYYYMMDD date".into()))?,
+    };
+    let office = t
+        .header
+        .first_item(8)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let mut biographic: BTreeMap<String, String> = [
+        ("name", person.name),
+        ("date_of_birth", person.date_of_birth),
+        ("nationality", person.nationality),
+        ("document_number", person.document_number),
+        ("office", office.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+    .collect();
+    biographic.insert("record_id".into(), record_id.clone());
+    biographic.insert("nist_file".into(), name);
+    let face = wanted.face && !t.faces().is_empty();
+    let fingers =
+        wanted.fingers && !(t.finger_images().is_empty() && t.finger_minutiae().is_empty());
+    if !face && !fingers {
+        let what = match (wanted.face, wanted.fingers) {
+            (true, true) => "no Type-10 face, Type-14, Type-4 or Type-9 finger record",
+            (true, false) => "no Type-10 face record (finger records ignored by --face-only)",
+            _ => "no Type-14, Type-4 or Type-9 finger record (faces ignored by --fingers-only)",
+        };
+        return Err(error(&record_id, "", format!("no biometric: {what}")));
+    }
+    Ok(Record {
+        origin,
+        record_id,
+        subject,
+        captured_at_unix_ms,
+        location: office,
+        biographic,
+        biometrics: Biometrics::Nist {
+            path: path.to_path_buf(),
+            face,
+            fingers,
+        },
+    })
+}
+
+/// Whether the store already holds this record's encounter (a previous run committed it).
+fn is_done(gallery: &huella_engine::Gallery, record: &Record) -> Result<bool> {
+    Ok(gallery
+        .subject_encounters(&record.subject)?
+        .iter()
+        .any(|e| e.biographic.get("record_id") == Some(&record.record_id)))
+}
+
+/// One biometric sample, ready for extraction.
+enum Sample<'a> {
+    /// A file named by a manifest cell: read and decoded as `enroll --face/--finger` do
+    /// (an image, or for fingers an ISO/ANSI minutiae record).
+    File(PathBuf),
+    /// An encoded image from a transaction record, with the resolution the record states.
+    Encoded {
+        bytes: Cow<'a, [u8]>,
+        source: SourceImage,
+        ppi: Option<f32>,
+    },
+    /// Raw grey finger pixels from a transaction record.
+    Grey {
+        image: GreyImage,
+        source: SourceImage,
+        ppi: Option<f32>,
+    },
+    /// Type-9 minutiae, enrolled as they are.
+    Minutiae(FingerTemplate),
+}
+
+/// A record's samples, each with the label its error rows carry.
+#[derive(Default)]
+struct Samples<'a> {
+    face: Option<(String, Sample<'a>)>,
+    fingers: Vec<(FingerPosition, String, Sample<'a>)>,
+    /// Records skipped as unusable (slaps...), described without content.
+    skipped: Vec<String>,
+}
+
+/// What the extraction workers share.
+struct Workers<'a> {
+    pipeline: Option<&'a FacePipeline>,
+    face_args: &'a FaceArgs,
+    ppi: Option<f32>,
+    wanted: Use,
+}
+
+/// The source reference of record `index` of a transaction file.
+fn record_source(path: &Path, index: usize, bytes: &[u8]) -> SourceImage {
+    crate::input::source_image(Path::new(&format!("{}#{index}", path.display())), bytes)
+}
+
+/// The samples of a decoded transaction; `Err` lists (field, reason) of every record
+/// that fails.
+fn nist_samples<'t>(
+    t: &'t Transaction,
+    path: &Path,
+    wanted: Use,
+) -> Result<Samples<'t>, Vec<(String, String)>> {
+    let mut samples = Samples::default();
+    let mut errors = Vec::new();
+    let label = |what: &str, index: usize| format!("{what} (record {index})");
+    if wanted.face {
+        match t.faces().into_iter().next() {
+            None => {}
+            Some(Err(e)) => errors.push(("face".into(), e.to_string())),
+            Some(Ok(face)) => match raw_face(&face) {
+                Ok(bytes) => {
+                    let source = record_source(path, face.record_index, face.data);
+                    samples.face = Some((
+                        label("face", face.record_index),
+                        Sample::Encoded {
+                            bytes,
+                            source,
+                            ppi: None,
+                        },
+                    ))
+                }
+                Err(e) => errors.push((label("face", face.record_index), format!("{e:#}"))),
+            },
+        }
+    }
+    if !wanted.fingers {
+        return if errors.is_empty() {
+            Ok(samples)
+        } else {
+            Err(errors)
+        };
+    }
+    // A record Huella cannot use is skipped; a damaged one fails the file.
+    let skip_or_fail = |skipped: &mut Vec<String>, errors: &mut Vec<_>, e: NistError| match e {
+        NistError::Unsupported { .. } => skipped.push(e.to_string()),
+        e => errors.push(("finger".to_string(), e.to_string())),
+    };
+    for image in t.finger_images() {
+        let image = match image {
+            Ok(i) => i,
+            Err(e) => {
+                skip_or_fail(&mut samples.skipped, &mut errors, e);
+                continue;
+            }
+        };
+        let index = image.record_index;
+        if samples.fingers.iter().any(|(p, _, _)| *p == image.position) {
+            samples.skipped.push(format!(
+                "record {index} (Type-{}): a second image of finger {}",
+                image.record_type,
+                image.position.code()
+            ));
+            continue;
+        }
+        let source = record_source(path, index, image.data);
+        let sample = match image.compression {
+            FingerCompression::None => {
+                match GreyImage::from_raw(image.width, image.height, image.data.to_vec()) {
+                    Some(grey) => Sample::Grey {
+                        image: grey,
+                        source,
+                        ppi: image.ppi,
+                    },
+                    None => {
+                        errors.push((
+                            label("finger", index),
+                            "raw pixels do not fill the image".into(),
+                        ));
+                        continue;
+                    }
+                }
+            }
+            _ => Sample::Encoded {
+                bytes: Cow::Borrowed(image.data),
+                source,
+                ppi: image.ppi,
+            },
+        };
+        let what = format!("finger {}", image.position.code());
+        samples
+            .fingers
+            .push((image.position, label(&what, index), sample));
+    }
+    for minutiae in t.finger_minutiae() {
+        let m = match minutiae {
+            Ok(m) => m,
+            Err(e) => {
+                skip_or_fail(&mut samples.skipped, &mut errors, e);
+                continue;
+            }
+        };
+        let position = m.position();
+        if samples.fingers.iter().any(|(p, _, _)| *p == position) {
+            continue; // the image of this finger is used
+        }
+        let what = format!("finger {} minutiae", position.code());
+        samples.fingers.push((
+            position,
+            label(&what, m.record_index),
+            Sample::Minutiae(m.template),
+        ));
+    }
+    if errors.is_empty() {
+        Ok(samples)
+    } else {
+        Err(errors)
+    }
+}
+
+/// A face record's bytes for the face pipeline: as stored, or raw pixels made a PNG.
+fn raw_face<'t>(face: &huella_nist::FaceImage<'t>) -> Result<Cow<'t, [u8]>> {
+    if face.compression != FaceCompression::None {
+        return Ok(Cow::Borrowed(face.data));
+    }
+    let pixels = u64::from(face.width) * u64::from(face.height);
+    if pixels > Limits::default().max_pixels() {
+        bail!(
+            "a raw face of {} x {} pixels is too large",
+            face.width,
+            face.height
+        );
+    }
+    let rgb = match face.raw_channels {
+        Some(3) => face.data.to_vec(),
+        _ => face.data.iter().flat_map(|g| [*g; 3]).collect(),
+    };
+    let image = huella_engine::Image::from_raw(face.width, face.height, rgb)
+        .context("raw face pixels do not fill the image")?;
+    Ok(Cow::Owned(huella_engine::encode_png(&image)?))
+}
+
+/// The samples of a record: its files, or its transaction read again.
+fn samples_of<'t>(
+    record: &Record,
+    transaction: &'t mut Option<Transaction>,
+    wanted: Use,
+) -> Result<Samples<'t>, Vec<(String, String)>> {
+    match &record.biometrics {
+        Biometrics::Files { face, fingers } => Ok(Samples {
+            face: face
+                .clone()
+                .filter(|_| wanted.face)
+                .map(|p| ("face".to_string(), Sample::File(p))),
+            fingers: fingers
+                .iter()
+                .filter(|_| wanted.fingers)
+                .map(|(pos, p)| {
+                    (
+                        *pos,
+                        format!("finger_{}", pos.code()),
+                        Sample::File(p.clone()),
+                    )
+                })
+                .collect(),
+            skipped: Vec::new(),
+        }),
+        Biometrics::Nist { path, .. } => {
+            let t = read_transaction(path).map_err(|e| vec![(String::new(), format!("{e:#}"))])?;
+            nist_samples(transaction.insert(t), path, wanted)
+        }
+    }
+}
+
+/// A finger template from a decoded grey image at a resolution.
+fn finger_from_image(image: &GreyImage, ppi: Option<f32>) -> Result<FingerTemplate> {
+    Ok(FingerExtractor::default().extract(image, ppi)?.template)
+}
+
+/// The template of one finger sample.
+fn finger_sample(
+    position: FingerPosition,
+    sample: &Sample<'_>,
+    default_ppi: Option<f32>,
+) -> Result<Vec<NewTemplate>> {
+    let (minutiae, source) = match sample {
+        Sample::File(path) => {
+            return Ok(crate::finger::finger_templates(&[(position, path.clone())], default_ppi)?.0)
+        }
+        Sample::Encoded { bytes, source, ppi } => {
+            let img = huella_engine::decode(bytes, &Limits::default())
+                .context("cannot decode the finger image")?;
+            let ppi = ppi.or(default_ppi).or(img.ppi());
+            (finger_from_image(&img.to_grey(), ppi)?, Some(source))
+        }
+        Sample::Grey { image, source, ppi } => {
+            if u64::from(image.width()) * u64::from(image.height()) > Limits::default().max_pixels()
+            {
+                bail!(
+                    "a raw finger image of {} x {} pixels is too large",
+                    image.width(),
+                    image.height()
+                );
+            }
+            (finger_from_image(image, ppi.or(default_ppi))?, Some(source))
+        }
+        Sample::Minutiae(t) => (t.clone(), None),
+    };
+    Ok(vec![NewTemplate {
+        template: huella_engine::finger_template(position, &minutiae)?,
+        source: source.cloned(),
+    }])
+}
+
+/// The template of the face sample.
+fn face_sample(
+    sample: &Sample<'_>,
+    pipeline: &FacePipeline,
+    face_args: &FaceArgs,
+) -> Result<NewTemplate> {
+    match sample {
+        Sample::File(path) => Ok(crate::face::face_template(pipeline, path, face_args.policy())?.0),
+        Sample::Encoded { bytes, source, .. } => {
+            let sample = huella_engine::face_sample(pipeline, bytes, face_args.policy())?;
+            Ok(NewTemplate {
+                template: sample.template,
+                source: Some(source.clone()),
+            })
+        }
+        Sample::Grey { .. } | Sample::Minutiae(_) => bail!("not a face image"),
+    }
+}
+
+/// Decodes and extracts every biometric of a record (on a worker thread): the encounter
+/// and the records skipped.
+fn extract(
+    record: &Record,
+    cx: &Workers<'_>,
+) -> Result<(NewEncounter, Vec<String>), Vec<ErrorRow>> {
+    let row = |column: String, reason: String| ErrorRow {
+        record_id: record.record_id.clone(),
+        origin: record.origin.clone(),
+        column,
+        reason,
+    };
+    let mut transaction = None;
+    let samples = samples_of(record, &mut transaction, cx.wanted)
+        .map_err(|e| e.into_iter().map(|(c, r)| row(c, r)).collect::<Vec<_>>())?;
+    let mut templates: Vec<NewTemplate> = Vec::new();
+    let mut errors = Vec::new();
+    if let (Some((label, sample)), Some(pipeline)) = (&samples.face, cx.pipeline) {
+        match face_sample(sample, pipeline, cx.face_args) {
+            Ok(t) => templates.push(t),
+            Err(e) => errors.push(row(label.clone(), format!("{e:#}"))),
+        }
+    }
+    for (position, label, sample) in &samples.fingers {
+        match finger_sample(*position, sample, cx.ppi) {
+            Ok(mut t) => templates.append(&mut t),
+            Err(e) => errors.push(row(label.clone(), format!("{e:#}"))),
+        }
+    }
+    if errors.is_empty() && templates.is_empty() {
+        errors.push(row(
+            String::new(),
+            "no biometric: every face and finger record was skipped".into(),
+        ));
     }
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(NewEncounter {
-        subject: row.subject.clone(),
-        captured_at_unix_ms: row.captured_at_unix_ms,
-        location: row.location.clone(),
-        operator: None,
-        biographic: row.biographic.clone(),
-        templates,
-    })
+    Ok((
+        NewEncounter {
+            subject: record.subject.clone(),
+            captured_at_unix_ms: record.captured_at_unix_ms,
+            location: record.location.clone(),
+            operator: None,
+            biographic: record.biographic.clone(),
+            templates,
+        },
+        samples.skipped,
+    ))
 }
 
 /// The errors file: a CSV written and flushed row by row.
@@ -455,11 +1011,12 @@ struct ErrorsFile {
 }
 
 impl ErrorsFile {
-    fn create(path: &Path) -> Result<Self> {
+    /// `where_column` names the second column: `line` (manifests) or `file`.
+    fn create(path: &Path, header: [&str; 4]) -> Result<Self> {
         let file = std::fs::File::create(path)
             .with_context(|| format!("cannot create {}", path.display()))?;
         let mut out = csv::Writer::from_writer(file);
-        out.write_record(["record_id", "line", "column", "reason"])?;
+        out.write_record(header)?;
         out.flush()?;
         Ok(Self {
             out,
@@ -471,14 +1028,14 @@ impl ErrorsFile {
     fn write(&mut self, rows: &[ErrorRow]) -> Result<()> {
         for r in rows {
             self.out
-                .write_record([&r.record_id, &r.line.to_string(), &r.column, &r.reason])
+                .write_record([&r.record_id, &r.origin.to_string(), &r.column, &r.reason])
                 .and_then(|()| self.out.flush().map_err(csv::Error::from))
                 .with_context(|| format!("cannot write {}", self.path.display()))?;
         }
         // A record counts once however many of its cells failed.
-        let mut lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
-        lines.dedup();
-        self.count += lines.len();
+        let mut origins: Vec<&Origin> = rows.iter().map(|r| &r.origin).collect();
+        origins.dedup();
+        self.count += origins.len();
         Ok(())
     }
 }
@@ -500,32 +1057,51 @@ pub fn run(args: &IngestArgs, face_args: &FaceArgs) -> Result<()> {
         face: !args.fingers_only,
         fingers: !args.face_only,
     };
-    let (rows, parse_errors) = read_manifest(&args.manifest, wanted)?;
+    let (records, parse_errors, header, what, ignored) = match (&args.manifest, &args.nist) {
+        (Some(manifest), None) => {
+            let (records, errors) = read_manifest(manifest, wanted)?;
+            let header = ["record_id", "line", "column", "reason"];
+            (records, errors, header, "the manifest's records", None)
+        }
+        (None, Some(dir)) => {
+            let (files, ignored) = list_nist_dir(dir)?;
+            let (records, errors) = read_nist_dir(&files, wanted);
+            let header = ["record_id", "file", "field", "reason"];
+            (
+                records,
+                errors,
+                header,
+                "the transaction files",
+                Some(ignored),
+            )
+        }
+        _ => bail!("give --manifest FILE or --nist DIR"),
+    };
     let engine = crate::open(&args.gallery)?;
     let has_fingers = {
         let finger = format!("finger:{}", huella_engine::finger_model());
         engine.stats()?.indexes.iter().any(|i| i.model == finger)
     };
-    let mut errors = ErrorsFile::create(&args.errors)?;
+    let mut errors = ErrorsFile::create(&args.errors, header)?;
     errors.write(&parse_errors)?;
 
-    let total_rows = rows.len() + errors.count;
-    let mut pending = Vec::with_capacity(rows.len());
+    let total_rows = records.len() + errors.count;
+    let mut pending = Vec::with_capacity(records.len());
     let mut skipped = 0usize;
-    for row in rows {
-        if is_done(engine.gallery(), &row)? {
-            tracing::debug!(record = %row.record_id, "already ingested");
+    for record in records {
+        if is_done(engine.gallery(), &record)? {
+            tracing::debug!(record = %record.record_id, "already ingested");
             skipped += 1;
         } else {
-            pending.push(row);
+            pending.push(record);
         }
     }
-    let needs_face = pending.iter().any(|r| r.face.is_some());
-    let needs_fingers = pending.iter().any(|r| !r.fingers.is_empty());
+    let needs_face = pending.iter().any(|r| r.biometrics.has_face());
+    let needs_fingers = pending.iter().any(|r| r.biometrics.has_fingers());
     let g = args.gallery.gallery.display();
     if needs_fingers && !has_fingers {
         bail!(
-            "the manifest has finger images but gallery {g} was created without fingers \
+            "the records have fingers but gallery {g} was created without fingers \
              (create it with `huella init --gallery G --fingers ...`, or pass --face-only)"
         );
     }
@@ -535,7 +1111,7 @@ pub fn run(args: &IngestArgs, face_args: &FaceArgs) -> Result<()> {
         if !engine.models().contains(&model) {
             let held: Vec<String> = engine.models().iter().map(|m| m.to_string()).collect();
             bail!(
-                "the manifest has face images but gallery {g} has no face model {model} \
+                "the records have face images but gallery {g} has no face model {model} \
                  (it holds [{}]); create it with `huella init --gallery G --model {model}`, \
                  or pass --fingers-only",
                 held.join(", ")
@@ -558,8 +1134,7 @@ pub fn run(args: &IngestArgs, face_args: &FaceArgs) -> Result<()> {
     let opts = IdentifyOptions {
         max_candidates: args.max_candidates,
         threshold: args.threshold,
-        restrict_to: None,
-        fused_scores: false,
+        ..IdentifyOptions::default()
     };
     let bar = indicatif::ProgressBar::new(pending.len() as u64).with_style(
         indicatif::ProgressStyle::with_template(
@@ -572,26 +1147,31 @@ pub fn run(args: &IngestArgs, face_args: &FaceArgs) -> Result<()> {
     let mut ingested = 0usize;
     let mut fatal: Option<anyhow::Error> = None;
     let stdout = std::io::stdout();
+    let cx = Workers {
+        pipeline: pipeline.as_deref(),
+        face_args,
+        ppi: args.ppi,
+        wanted,
+    };
     std::thread::scope(|scope| -> Result<()> {
         let (tx, rx) = std::sync::mpsc::sync_channel(threads * 4);
-        let (pending, stop, pipeline) = (&pending, &stop, pipeline.as_deref());
-        let ppi = args.ppi;
+        let (pending, stop, cx) = (&pending, &stop, &cx);
         let pool = &pool;
         scope.spawn(move || {
             pool.install(|| {
-                pending.par_iter().for_each_with(tx, |tx, row| {
+                pending.par_iter().for_each_with(tx, |tx, record| {
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
-                    let result = extract(row, pipeline, face_args, ppi);
+                    let result = extract(record, cx);
                     // The receiver is gone only when the run stopped.
-                    let _ = tx.send((row, result));
+                    let _ = tx.send((record, result));
                 })
             })
         });
-        for (row, result) in rx {
+        for (record, result) in rx {
             bar.inc(1);
-            let encounter = match result {
+            let (encounter, skipped_records) = match result {
                 Ok(e) => e,
                 Err(rows) => {
                     errors.write(&rows)?;
@@ -602,12 +1182,13 @@ pub fn run(args: &IngestArgs, face_args: &FaceArgs) -> Result<()> {
             match engine.enroll(encounter, &opts) {
                 Ok(enrolment) => {
                     ingested += 1;
-                    let line = serde_json::json!({
-                        "record_id": row.record_id,
-                        "line": row.line,
-                        "encounter": enrolment.encounter.id,
-                        "candidates": enrolment.candidates,
-                    });
+                    let mut line = record.origin.json();
+                    line["record_id"] = record.record_id.clone().into();
+                    line["encounter"] = serde_json::to_value(enrolment.encounter.id)?;
+                    line["candidates"] = serde_json::to_value(&enrolment.candidates)?;
+                    if !skipped_records.is_empty() {
+                        line["skipped"] = skipped_records.into();
+                    }
                     let mut out = stdout.lock();
                     writeln!(out, "{line}")?;
                     out.flush()?;
@@ -615,17 +1196,17 @@ pub fn run(args: &IngestArgs, face_args: &FaceArgs) -> Result<()> {
                 Err(e) if is_fatal(&e) => {
                     stop.store(true, Ordering::Relaxed);
                     fatal = Some(anyhow::Error::new(e).context(format!(
-                        "the gallery cannot take more records (stopped at line {}; \
+                        "the gallery cannot take more records (stopped at the record {}; \
                          the {ingested} records ingested by this run are stored, \
                          rerun to continue)",
-                        row.line
+                        record.origin.place()
                     )));
                     break;
                 }
                 Err(e) => {
                     errors.write(&[ErrorRow {
-                        record_id: row.record_id.clone(),
-                        line: row.line,
+                        record_id: record.record_id.clone(),
+                        origin: record.origin.clone(),
                         column: String::new(),
                         reason: format!("{e:#}"),
                     }])?;
@@ -642,24 +1223,26 @@ pub fn run(args: &IngestArgs, face_args: &FaceArgs) -> Result<()> {
         tracing::warn!(error = %e, "could not save the index snapshots");
     }
     let elapsed = started.elapsed().as_secs_f64();
-    crate::print_json(&serde_json::json!({
-        "summary": {
-            "rows": total_rows,
-            "ingested": ingested,
-            "already_ingested": skipped,
-            "failed": errors.count,
-            "threads": threads,
-            "seconds": elapsed,
-            "records_per_second": if elapsed > 0.0 { ingested as f64 / elapsed } else { 0.0 },
-            "errors_file": args.errors.display().to_string(),
-        }
-    }))?;
+    let mut summary = serde_json::json!({
+        "rows": total_rows,
+        "ingested": ingested,
+        "already_ingested": skipped,
+        "failed": errors.count,
+        "threads": threads,
+        "seconds": elapsed,
+        "records_per_second": if elapsed > 0.0 { ingested as f64 / elapsed } else { 0.0 },
+        "errors_file": args.errors.display().to_string(),
+    });
+    if let Some(ignored) = ignored {
+        summary["files_ignored"] = ignored.into();
+    }
+    crate::print_json(&serde_json::json!({ "summary": summary }))?;
     if let Some(e) = fatal {
         return Err(e);
     }
     if errors.count > 0 {
         bail!(
-            "{} of the manifest's records failed; see {}",
+            "{} of {what} failed; see {}",
             errors.count,
             args.errors.display()
         );
@@ -721,7 +1304,28 @@ mod tests {
         assert_eq!(errors[0].reason, "duplicate record_id: first on line 2");
         let record = csv::ByteRecord::from(vec!["R2", "", "", "a.jpg"]);
         let row = check_row(&record, &columns, 4, Path::new("dir"), wanted, &mut seen).unwrap();
-        assert_eq!(row.face.as_deref(), Some(Path::new("dir/a.jpg")));
+        let Biometrics::Files { face, .. } = &row.biometrics else {
+            panic!("a manifest row names files")
+        };
+        assert_eq!(face.as_deref(), Some(Path::new("dir/a.jpg")));
         assert_eq!(row.biographic["record_id"], "R2");
+        assert_eq!(row.origin, Origin::Line(4));
+    }
+
+    #[test]
+    fn transaction_dates_and_folders() {
+        assert_eq!(nist_date("19700102"), Some(86_400_000));
+        for bad in ["1970-01-02", "19701302", "", "2026112"] {
+            assert_eq!(nist_date(bad), None, "{bad}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b.AN2", "a.eft", "notes.txt", "c.nist"] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("sub.an2")).unwrap();
+        let (files, ignored) = list_nist_dir(dir.path()).unwrap();
+        let names: Vec<String> = files.iter().map(|p| file_name(p)).collect();
+        assert_eq!(names, ["a.eft", "b.AN2", "c.nist"]);
+        assert_eq!(ignored, 2);
     }
 }
