@@ -9,6 +9,7 @@ mod eval;
 mod face;
 mod finger;
 mod ingest;
+mod rescore;
 
 use std::path::Path;
 use std::process::{Command, Output};

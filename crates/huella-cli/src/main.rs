@@ -13,6 +13,7 @@ mod fvc;
 mod ingest;
 mod input;
 mod lfw;
+mod rescore;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -182,6 +183,10 @@ enum Command {
     /// Whole-gallery de-duplication: false identities, shared identities and repeat
     /// encounters, written as CSV, JSON and a static HTML report.
     Dedup(dedup::DedupArgs),
+    /// Re-extract every stored template with the current models (a model upgrade),
+    /// then switch the gallery to them and rebuild their indexes; resumable, failed
+    /// templates kept and written to an errors file.
+    Rescore(rescore::RescoreArgs),
 }
 
 #[derive(Debug, Args)]
@@ -525,6 +530,7 @@ fn run(command: Command, face_args: &face::FaceArgs) -> Result<()> {
         Command::Eval(cmd) => eval::run(cmd, face_args),
         Command::Ingest(args) => ingest::run(&args, face_args),
         Command::Dedup(args) => dedup::run(&args),
+        Command::Rescore(args) => rescore::run(&args, face_args),
     }
 }
 

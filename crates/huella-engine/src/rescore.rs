@@ -145,6 +145,9 @@ pub struct RescoreProgress {
     pub failed: u64,
     /// Templates this run has to handle.
     pub total: u64,
+    /// Templates committed to the store so far by this run (durable; updated after
+    /// each batch, when the callback is also called).
+    pub committed: u64,
 }
 
 /// A template that could not be re-extracted; it is kept as it was.
@@ -396,6 +399,7 @@ impl Engine {
             self.begin(&plan)?;
             let total = todo.len() as u64;
             let (done, failed) = (AtomicU64::new(0), AtomicU64::new(0));
+            let committed = AtomicU64::new(0);
             let cancelled = || opts.cancel.is_some_and(|c| c.load(Ordering::Relaxed));
             for chunk in todo.chunks(opts.batch) {
                 if cancelled() {
@@ -425,6 +429,7 @@ impl Engine {
                             done: done.fetch_add(1, Ordering::Relaxed) + 1,
                             failed: failed.load(Ordering::Relaxed),
                             total,
+                            committed: committed.load(Ordering::Relaxed),
                         });
                         Ok(outcome)
                     })
@@ -446,6 +451,13 @@ impl Engine {
                     }
                 }
                 report.re_extracted += self.commit(&plan, replacements, attempted)?;
+                committed.store(report.re_extracted, Ordering::Relaxed);
+                progress(&RescoreProgress {
+                    done: done.load(Ordering::Relaxed),
+                    failed: failed.load(Ordering::Relaxed),
+                    total,
+                    committed: report.re_extracted,
+                });
             }
             report.cancelled = cancelled();
         }
