@@ -9,6 +9,7 @@ mod eval;
 mod face;
 mod finger;
 mod ingest;
+mod nist;
 mod rescore;
 
 use std::path::Path;
