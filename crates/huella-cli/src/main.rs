@@ -177,8 +177,9 @@ enum Command {
     /// Accuracy evaluation: verification and identification metrics, plots, reports.
     #[command(subcommand)]
     Eval(eval::EvalCommand),
-    /// Ingest legacy records from a CSV manifest (parallel extraction, resumable,
-    /// failed rows written to an errors file).
+    /// Ingest legacy records from a CSV manifest (`--manifest`) or a folder of
+    /// ANSI/NIST-ITL transaction files (`--nist`): parallel extraction, resumable,
+    /// failed records written to an errors file.
     Ingest(ingest::IngestArgs),
     /// Whole-gallery de-duplication: false identities, shared identities and repeat
     /// encounters, written as CSV, JSON and a static HTML report.
