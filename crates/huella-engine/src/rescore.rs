@@ -776,7 +776,7 @@ mod tests {
             "{err}"
         );
         guard
-            .check(&[finger.clone()])
+            .check(std::slice::from_ref(&finger))
             .expect("fingers searched as usual");
         assert!(RescoreGuard::from_settings(&BTreeMap::new(), &configured)
             .expect("none")
