@@ -762,19 +762,9 @@ fn nist_samples<'t>(
             Err(errors)
         };
     }
-    // A record Huella cannot use is skipped; a damaged one fails the file.
-    let skip_or_fail = |skipped: &mut Vec<String>, errors: &mut Vec<_>, e: NistError| match e {
-        NistError::Unsupported { .. } => skipped.push(e.to_string()),
-        e => errors.push(("finger".to_string(), e.to_string())),
-    };
-    for image in t.finger_images() {
-        let image = match image {
-            Ok(i) => i,
-            Err(e) => {
-                skip_or_fail(&mut samples.skipped, &mut errors, e);
-                continue;
-            }
-        };
+    let images = usable(t.finger_images(), &mut samples.skipped, &mut errors);
+    let minutiae = usable(t.finger_minutiae(), &mut samples.skipped, &mut errors);
+    for image in images {
         let index = image.record_index;
         if samples.fingers.iter().any(|(p, _, _)| *p == image.position) {
             samples.skipped.push(format!(
@@ -813,14 +803,7 @@ fn nist_samples<'t>(
             .fingers
             .push((image.position, label(&what, index), sample));
     }
-    for minutiae in t.finger_minutiae() {
-        let m = match minutiae {
-            Ok(m) => m,
-            Err(e) => {
-                skip_or_fail(&mut samples.skipped, &mut errors, e);
-                continue;
-            }
-        };
+    for m in minutiae {
         let position = m.position();
         if samples.fingers.iter().any(|(p, _, _)| *p == position) {
             continue; // the image of this finger is used
@@ -837,6 +820,24 @@ fn nist_samples<'t>(
     } else {
         Err(errors)
     }
+}
+
+/// The finger records that can be used: a record Huella cannot use (a slap, an
+/// unsupported compression) is listed as skipped; a damaged one fails the file.
+fn usable<T>(
+    records: Vec<Result<T, NistError>>,
+    skipped: &mut Vec<String>,
+    errors: &mut Vec<(String, String)>,
+) -> Vec<T> {
+    let mut ok = Vec::with_capacity(records.len());
+    for r in records {
+        match r {
+            Ok(r) => ok.push(r),
+            Err(e @ NistError::Unsupported { .. }) => skipped.push(e.to_string()),
+            Err(e) => errors.push(("finger".to_string(), e.to_string())),
+        }
+    }
+    ok
 }
 
 /// A face record's bytes for the face pipeline: as stored, or raw pixels made a PNG.

@@ -69,16 +69,18 @@ impl FaceCompression {
     }
 
     fn from_code(code: &str) -> Option<Self> {
-        [
-            Self::Jpeg,
-            Self::JpegLossless,
-            Self::Jpeg2000,
-            Self::Jpeg2000Lossless,
-            Self::Png,
-            Self::None,
-        ]
-        .into_iter()
-        .find(|c| c.code().eq_ignore_ascii_case(code.trim()))
+        by_code(
+            [
+                Self::Jpeg,
+                Self::JpegLossless,
+                Self::Jpeg2000,
+                Self::Jpeg2000Lossless,
+                Self::Png,
+                Self::None,
+            ],
+            Self::code,
+            code,
+        )
     }
 }
 
@@ -118,17 +120,29 @@ impl FingerCompression {
         if code.eq_ignore_ascii_case("WSQ") {
             return Some(Self::Wsq);
         }
-        [
-            Self::Wsq,
-            Self::JpegLossless,
-            Self::Jpeg2000,
-            Self::Jpeg2000Lossless,
-            Self::Png,
-            Self::None,
-        ]
-        .into_iter()
-        .find(|c| c.code().eq_ignore_ascii_case(code))
+        by_code(
+            [
+                Self::Wsq,
+                Self::JpegLossless,
+                Self::Jpeg2000,
+                Self::Jpeg2000Lossless,
+                Self::Png,
+                Self::None,
+            ],
+            Self::code,
+            code,
+        )
     }
+}
+
+/// The value among `all` whose code is `code` (any case, blanks around ignored).
+fn by_code<T: Copy, const N: usize>(
+    all: [T; N],
+    name: fn(T) -> &'static str,
+    code: &str,
+) -> Option<T> {
+    all.into_iter()
+        .find(|c| name(*c).eq_ignore_ascii_case(code.trim()))
 }
 
 /// A face image of a Type-10 record whose IMT (10.003) is `FACE`.
