@@ -299,32 +299,18 @@ fn nist_folder_keeps_good_transactions_and_reports_each_bad_file() {
         ]
     );
     let reason = |file: &str| &rows.iter().find(|r| r.1 == file).unwrap().3;
-    assert!(reason("d-dup.an2").contains("duplicate record_id: first in a-good.an2"));
-    assert!(
-        reason("e-outside.an2").contains("outside the 100x400 image"),
-        "{}",
-        reason("e-outside.an2")
-    );
-    assert!(
-        reason("f-dob.int").contains("2.022"),
-        "{}",
-        reason("f-dob.int")
-    );
-    assert!(
-        reason("truncated.an2").contains("truncated"),
-        "{}",
-        reason("truncated.an2")
-    );
-    assert!(
-        reason("huge.an2").contains("more than the"),
-        "{}",
-        reason("huge.an2")
-    );
-    assert!(
-        reason("empty.nist").contains("truncated"),
-        "{}",
-        reason("empty.nist")
-    );
+    for (file, expected) in [
+        ("d-dup.an2", "duplicate record_id: first in a-good.an2"),
+        ("e-outside.an2", "outside the 100x400 image"),
+        ("f-dob.int", "2.022"),
+        ("truncated.an2", "truncated"),
+        ("huge.an2", "more than the"),
+        ("empty.nist", "truncated"),
+        ("garbage.eft", "LEN"),
+        ("wrong-len.an2", "FS"),
+    ] {
+        assert!(reason(file).contains(expected), "{file}: {}", reason(file));
+    }
     // Never biographic values in the errors file.
     let text = std::fs::read_to_string(&errors).unwrap();
     assert!(!text.contains("DOE") && !text.contains("1980"), "{text}");
