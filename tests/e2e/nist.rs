@@ -208,9 +208,26 @@ fn nist_folder_keeps_good_transactions_and_reports_each_bad_file() {
         2,
         &synthetic_minutiae(3, FingerPosition::LeftIndex),
     ));
+    // ... and a WSQ image in a Type-4 (GCA 1).
+    let wsq = std::fs::read(format!(
+        "{}/../huella-imaging/tests/fixtures/ridges.wsq",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let ridges = huella_engine::decode(&wsq, &huella_engine::Limits::default()).unwrap();
+    t2.records.push(Record::Type4(Type4Record {
+        idc: 3,
+        impression: 1,
+        positions: [3, 255, 255, 255, 255, 255],
+        resolution: 0,
+        width: ridges.width() as u16,
+        height: ridges.height() as u16,
+        compression: 1,
+        data: wsq.clone(),
+    }));
     let mut slap = t2.clone();
     slap.records.push(Record::finger_image(
-        3,
+        4,
         FingerPosition::Unknown,
         FingerCompression::Png,
         10,
@@ -234,6 +251,16 @@ fn nist_folder_keeps_good_transactions_and_reports_each_bad_file() {
         img.width(),
         img.height(),
         img.as_raw().to_vec(),
+    ));
+    // ... and a WSQ finger in a Type-14 that states no resolution.
+    t3.records.push(Record::finger_image(
+        2,
+        FingerPosition::RightMiddle,
+        FingerCompression::Wsq,
+        ridges.width(),
+        ridges.height(),
+        None,
+        wsq,
     ));
     std::fs::write(dir.join("c-good.nist"), t3.encode().unwrap()).unwrap();
 
@@ -362,14 +389,20 @@ fn nist_folder_keeps_good_transactions_and_reports_each_bad_file() {
     let b = &gallery
         .subject_encounters(&SubjectId::new("b-good").unwrap())
         .unwrap()[0];
-    assert_eq!(b.templates.len(), 2);
+    assert_eq!(b.templates.len(), 3);
     let c = &gallery
         .subject_encounters(&SubjectId::new("TCN-3").unwrap())
         .unwrap()[0];
     let c = templates(&c.templates);
-    assert_eq!(c.len(), 1);
+    assert_eq!(c.len(), 2);
     // The raw face gives the template the JPEG gave (the same pixels).
-    let (fa, fc) = (&face.template, &c[0].template);
+    let (fa, fc) = (
+        &face.template,
+        &c.iter()
+            .find(|t| !huella_engine::is_finger_template(&t.template))
+            .unwrap()
+            .template,
+    );
     let cos = fa
         .embedding()
         .unwrap()
