@@ -10,9 +10,11 @@
 //! `records x (one k-NN query + k re-scores)`, never all pairs.
 //!
 //! The report then sorts what a reviewer must look at:
-//! - **false identities**: one biometric cluster under two or more biographic identities
-//!   (different subject ids, or different names or document numbers where both records
-//!   state them);
+//! - **false identities**: one biometric cluster under two or more biographic identities:
+//!   different names, dates of birth or document numbers where both records state them,
+//!   or, between records that do not both state a name or document number, different
+//!   subject ids (a legacy database files every record under its own id, so the ids of
+//!   records that state who they claim to be do not count);
 //! - **shared identities**: one biographic identity (the same document number, or the
 //!   same name and date of birth) whose records do not match biometrically;
 //! - **repeat encounters**: clusters whose records agree biographically.
@@ -196,7 +198,7 @@ pub struct Cluster {
     /// Distinct subject ids.
     pub subjects: Vec<SubjectId>,
     /// Which biographic fields disagree inside the cluster (`subject`, `name`,
-    /// `document_number`).
+    /// `date_of_birth`, `document_number`).
     pub differing: Vec<&'static str>,
 }
 
@@ -675,17 +677,31 @@ fn field(r: &DedupRecord, key: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// Which biographic fields differ between two records (both must state a field).
-fn differs(a: &DedupRecord, b: &DedupRecord) -> Vec<&'static str> {
+/// The biographic keys compared, in report order.
+const IDENTITY_KEYS: [&str; 3] = [KEY_NAME, KEY_DATE_OF_BIRTH, KEY_DOCUMENT_NUMBER];
+
+/// Whether a record states who it claims to be (a name or a document number).
+fn states_identity(r: &DedupRecord) -> bool {
+    field(r, KEY_NAME).is_some() || field(r, KEY_DOCUMENT_NUMBER).is_some()
+}
+
+/// Which biographic fields differ among `records` (a field counts when two records
+/// state different values), and `subject` when their subject ids differ and not all of
+/// them state an identity.
+fn differing<'r>(records: impl IntoIterator<Item = &'r DedupRecord> + Clone) -> Vec<&'static str> {
     let mut out = Vec::new();
-    if a.subject != b.subject {
+    let subjects: BTreeSet<&SubjectId> = records.clone().into_iter().map(|r| &r.subject).collect();
+    if subjects.len() > 1 && !records.clone().into_iter().all(states_identity) {
         out.push("subject");
     }
-    for key in [KEY_NAME, KEY_DOCUMENT_NUMBER] {
-        if let (Some(x), Some(y)) = (field(a, key), field(b, key)) {
-            if x != y {
-                out.push(key);
-            }
+    for key in IDENTITY_KEYS {
+        let values: BTreeSet<String> = records
+            .clone()
+            .into_iter()
+            .filter_map(|r| field(r, key))
+            .collect();
+        if values.len() > 1 {
+            out.push(key);
         }
     }
     out
@@ -764,7 +780,7 @@ fn run(
                 finger_score: s.finger,
                 fingers_compared: s.fingers_compared,
                 fused_score: s.fused,
-                decision: if differs(&records[a], &records[b]).is_empty() {
+                decision: if differing([&records[a], &records[b]]).is_empty() {
                     PairDecision::Repeat
                 } else {
                     PairDecision::FalseIdentity
@@ -786,19 +802,7 @@ fn run(
                 .iter()
                 .map(|&r| records[r].subject.clone())
                 .collect();
-            let mut differing = BTreeSet::new();
-            if subjects.len() > 1 {
-                differing.insert("subject");
-            }
-            for key in [KEY_NAME, KEY_DOCUMENT_NUMBER] {
-                let values: BTreeSet<String> = members
-                    .iter()
-                    .filter_map(|&r| field(&records[r], key))
-                    .collect();
-                if values.len() > 1 {
-                    differing.insert(key);
-                }
-            }
+            let differing = differing(members.iter().map(|&r| &records[r]));
             Cluster {
                 kind: if differing.is_empty() {
                     ClusterKind::Repeat
@@ -807,7 +811,7 @@ fn run(
                 },
                 records: members,
                 subjects: subjects.into_iter().collect(),
-                differing: differing.into_iter().collect(),
+                differing,
             }
         })
         .collect();
@@ -1005,8 +1009,16 @@ mod tests {
     fn biographic_differences_ignore_case_spacing_and_missing_fields() {
         let a = record("S1", "Ana  María", "X1");
         let b = record("S1", "ana maría ", "X1");
-        assert!(differs(&a, &b).is_empty());
+        assert!(differing([&a, &b]).is_empty());
         let c = record("S2", "Other", "");
-        assert_eq!(differs(&a, &c), vec!["subject", KEY_NAME]);
+        assert_eq!(differing([&a, &c]), vec![KEY_NAME]);
+        // Legacy records under their own ids that claim the same identity: a repeat.
+        let d = record("S3", "Ana Maria", "X1");
+        let e = record("S4", "ana maria", "x1");
+        assert!(differing([&d, &e]).is_empty());
+        // Without a stated identity, the subject ids decide.
+        let f = record("S5", "", "");
+        assert_eq!(differing([&d, &f]), vec!["subject"]);
+        assert_eq!(differing([&d, &e, &f, &c]), vec!["subject", KEY_NAME]);
     }
 }

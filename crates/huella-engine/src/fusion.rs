@@ -18,9 +18,10 @@
 //! fit). Impostor cosines and MCC scores have tails lighter than exponential, so the
 //! extrapolation over-estimates the FMR: levels past the resolution limit are
 //! conservative (a pair must score higher than strictly needed). A gallery contaminated
-//! by undetected duplicates adds a few mated scores to the sample; at 1% duplicates among
-//! random pairs that is a negligible shift of the body and it only makes the tail fit
-//! more conservative.
+//! by undetected duplicates adds mated scores to the sample (a small gallery, whose every
+//! pair is sampled, adds all of them): scores that no exponential tail fitted robustly
+//! (on the median excess of the top 5%) would reach are dropped before the fit, so they
+//! cannot inflate it; the few that remain only make the tail more conservative.
 //!
 //! **Fusion** ([`fuse_levels`]). Levels of independent comparisons (the face, each
 //! finger) are combined with Fisher's method: under the impostor hypothesis each
@@ -78,6 +79,13 @@ impl ImpostorModel {
             )));
         }
         scores.sort_by(f32::total_cmp);
+        let scores = drop_undetected_mates(scores);
+        if scores.len() < MIN_IMPOSTOR_SAMPLE {
+            return Err(EngineError::BadInput(format!(
+                "{} impostor scores remain after dropping outliers: too few to normalise scores",
+                scores.len()
+            )));
+        }
         let n = scores.len();
         let m = MIN_TAIL.max(n / 100).min(n);
         let tail_start = scores[n - m];
@@ -134,6 +142,38 @@ impl ImpostorModel {
         let keep = ((n as f64) * 10f64.powf(-level.max(0.0))).floor() as usize;
         self.sorted[n - keep.clamp(1, n)]
     }
+}
+
+/// Drop from a sorted impostor sample the scores no impostor tail explains: undetected
+/// duplicates among the "different subject" pairs (a small gallery samples every pair,
+/// so its planted or legacy duplicates would otherwise fill the top of the sample and
+/// inflate the fitted tail until real matches look ordinary).
+///
+/// A robust exponential fit of the top `r` scores (`r` = the larger of 80 and 5% of the
+/// sample): start `u` = the `r`-th highest, scale from the **median** excess over `u`
+/// (`median / ln 2`, unaffected while fewer than half of those `r` are mates). A score
+/// more than `ln(r) + 6` scales above `u` would be exceeded by the largest of `r`
+/// impostors with probability about `e^-6` (0.25%): it is dropped. Nothing is dropped
+/// when the fit is degenerate (half the top scores tied).
+fn drop_undetected_mates(mut sorted: Vec<f32>) -> Vec<f32> {
+    let n = sorted.len();
+    let r = (4 * MIN_TAIL).max(n / 20).min(n);
+    if r < MIN_TAIL {
+        return sorted;
+    }
+    let u = sorted[n - r];
+    let median = f64::from(sorted[n - r / 2] - u);
+    if median <= 0.0 {
+        return sorted;
+    }
+    let scale = median / std::f64::consts::LN_2;
+    let cut = f64::from(u) + scale * ((r as f64).ln() + 6.0);
+    let keep = sorted.partition_point(|&x| f64::from(x) <= cut);
+    if keep < n {
+        tracing::debug!(dropped = n - keep, "impostor outliers dropped");
+        sorted.truncate(keep);
+    }
+    sorted
 }
 
 /// Fisher's combination of independent levels: `-log10` of the probability that `k`
@@ -311,6 +351,31 @@ mod tests {
         // level at 0.6 (6 sigma) is ~9; the estimate is lower but well past 5.
         let l = m.level(0.6);
         assert!(l > 5.0 && l < 9.1, "{l}");
+    }
+
+    #[test]
+    fn undetected_mates_in_the_sample_do_not_inflate_the_tail() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let body: Vec<f32> = (0..1_500)
+            .map(|_| 0.1 * rng.sample::<f32, _>(StandardNormal))
+            .collect();
+        let clean = ImpostorModel::from_scores(body.clone()).unwrap();
+        // 1% of the pairs are mates scoring far above every impostor.
+        let mut dirty = body;
+        dirty.extend((0..15).map(|i| 0.8 + 0.01 * i as f32));
+        let dirty = ImpostorModel::from_scores(dirty).unwrap();
+        assert_eq!(dirty.len(), clean.len(), "the 15 mates are dropped");
+        for s in [0.2, 0.3, 0.5, 0.8] {
+            assert!((dirty.level(s) - clean.level(s)).abs() < 1e-9, "{s}");
+        }
+        // A clean Gaussian sample loses nothing, even far in its tail.
+        let mut rng = StdRng::seed_from_u64(4);
+        for n in [50, 1_000, 100_000] {
+            let g: Vec<f32> = (0..n)
+                .map(|_| rng.sample::<f32, _>(StandardNormal))
+                .collect();
+            assert_eq!(ImpostorModel::from_scores(g).unwrap().len(), n);
+        }
     }
 
     #[test]

@@ -212,7 +212,7 @@ fn planted_duplicates_are_found_and_labelled() {
     // A fixed, very high threshold finds nothing; a threshold of 0 links everything
     // the k-NN reaches, and biographic fields never hide a biometric match.
     let strict = DedupOptions {
-        threshold: DedupThreshold::Fused(99.0),
+        threshold: DedupThreshold::Fused(1_000.0),
         ..DedupOptions::default()
     };
     assert_eq!(
