@@ -10,6 +10,7 @@ mod face;
 mod finger;
 mod ingest;
 mod nist;
+mod population;
 mod rescore;
 
 use std::path::Path;

@@ -52,6 +52,10 @@ pub enum EvalCommand {
     /// The FVC fingerprint verification protocol per database (genuine pairs, FVC and
     /// all-pairs impostor sets): EER, FMR100, FMR1000, ZeroFMR, failures to enrol, times.
     Fvc(crate::fvc::FvcArgs),
+    /// A virtual population (LFW identities paired with FVC fingers): FNIR at FPIR for
+    /// face alone, finger alone and fused; or, with --manifest-dir, an ingest manifest
+    /// of it with planted false identities, repeats and a shared document.
+    Population(crate::population::PopulationArgs),
 }
 
 /// Where the results go.
@@ -93,6 +97,7 @@ pub fn run(cmd: EvalCommand, face: &crate::face::FaceArgs) -> Result<()> {
     match cmd {
         EvalCommand::Lfw(args) => return crate::lfw::run(&args, face),
         EvalCommand::Fvc(args) => return crate::fvc::run(&args),
+        EvalCommand::Population(args) => return crate::population::run(&args, face),
         EvalCommand::Scores {
             input,
             bootstrap,

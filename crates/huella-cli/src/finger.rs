@@ -67,7 +67,7 @@ pub struct ExtractArgs {
 }
 
 /// One side of a comparison: an image run through the extractor, or a record.
-struct Finger {
+pub(crate) struct Finger {
     template: FingerTemplate,
     /// The image, when the input was one.
     image: Option<GreyImage>,
@@ -164,6 +164,22 @@ pub fn parse_finger(s: &str) -> Result<(FingerPosition, PathBuf), String> {
     Ok((position, PathBuf::from(path)))
 }
 
+/// The gallery template of one finger file (an image or an ISO/ANSI record) at
+/// `position`, with its source reference, and what was extracted.
+pub(crate) fn finger_file_template(
+    position: FingerPosition,
+    path: &Path,
+    ppi: Option<f32>,
+) -> Result<(NewTemplate, Finger)> {
+    let bytes = read_sample(path)?;
+    let finger = load_bytes(&bytes, path, ppi)?;
+    let template = NewTemplate {
+        template: huella_engine::finger_template(position, &finger.template)?,
+        source: Some(source_image(path, &bytes)),
+    };
+    Ok((template, finger))
+}
+
 /// Finger templates for the gallery from `POS=PATH` arguments (images or ISO/ANSI
 /// records), with what the CLI reports about each (never the minutiae).
 pub fn finger_templates(
@@ -173,12 +189,8 @@ pub fn finger_templates(
     let mut templates = Vec::with_capacity(fingers.len());
     let mut described = Vec::with_capacity(fingers.len());
     for (position, path) in fingers {
-        let bytes = read_sample(path)?;
-        let finger = load_bytes(&bytes, path, ppi)?;
-        templates.push(NewTemplate {
-            template: huella_engine::finger_template(*position, &finger.template)?,
-            source: Some(source_image(path, &bytes)),
-        });
+        let (template, finger) = finger_file_template(*position, path, ppi)?;
+        templates.push(template);
         // Only our own quality score flags a capture: a record's stated quality may be a
         // vendor's scale or 0 for "not given".
         let low = finger.breakdown.is_some() && finger.quality < FINGER_LOW_QUALITY;

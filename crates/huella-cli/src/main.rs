@@ -13,6 +13,7 @@ mod fvc;
 mod ingest;
 mod input;
 mod lfw;
+mod population;
 mod rescore;
 
 use anyhow::{bail, Context, Result};
