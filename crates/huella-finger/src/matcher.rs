@@ -333,19 +333,11 @@ impl Matcher {
     }
 
     /// The bit counts `(|a|, |b|, |a ⊕ b|)` over the cells valid in both cylinders, from
-    /// which [`similarity_from_roots`] makes theirs; zeros (similarity 0) when they cannot be
-    /// compared. With `AVX2` the counts run on 256-bit vectors, one layer per vector.
+    /// which [`similarity_from_roots`] makes theirs; zeros (similarity 0) when too few
+    /// cells are valid in both (the caller has tested the direction difference). With
+    /// `AVX2` the counts run on 256-bit vectors, one layer per vector.
     #[inline(always)]
-    fn cylinder_counts<const AVX2: bool>(
-        &self,
-        a: &Cylinder,
-        pa: &Point,
-        b: &Cylinder,
-        pb: &Point,
-    ) -> (u32, u32, u32) {
-        if angle_diff(pa.angle, pb.angle).abs() > self.params.max_direction_diff {
-            return (0, 0, 0);
-        }
+    fn cylinder_counts<const AVX2: bool>(&self, a: &Cylinder, b: &Cylinder) -> (u32, u32, u32) {
         if a.full && b.full {
             // Every cell is valid in both: no masking, and the norms are known.
             (a.ones, b.ones, xor_count::<AVX2>(a, b))
@@ -384,9 +376,8 @@ impl Matcher {
         let delta = self.params.max_direction_diff;
         let first_at_least = |angle: f32| b.angles.partition_point(|&x| x < angle);
         let first_above = |angle: f32| b.angles.partition_point(|&x| x <= angle);
-        for (r, ca) in a.cylinders.iter().enumerate() {
-            let pa = &a.points[ca.minutia];
-            let (lo, hi) = (a.angles[r] - delta, a.angles[r] + delta);
+        for (r, (ca, &angle)) in a.cylinders.iter().zip(&a.angles).enumerate() {
+            let (lo, hi) = (angle - delta, angle + delta);
             // The b cylinders whose angle is within ±delta of this one, modulo 2π.
             let runs = if lo < 0.0 {
                 [0..first_above(hi), first_at_least(lo + TAU)..b.angles.len()]
@@ -396,21 +387,30 @@ impl Matcher {
                 [first_at_least(lo)..first_above(hi), 0..0]
             };
             let start = keys.len();
-            let mut best = (u64::MAX, start);
-            for c in runs.into_iter().flatten() {
-                let cb = &b.cylinders[c];
-                let (na, nb, nx) = self.cylinder_counts::<AVX2>(ca, pa, cb, &b.points[cb.minutia]);
-                let root = |n: u32| roots[n as usize];
-                let s = similarity_from_roots(root(na), root(nb), root(nx));
-                if s > 0.0 {
-                    let key = ((!s.to_bits()) as u64) << 32 | (r as u64) << 16 | c as u64;
-                    best = best.min((key, keys.len()));
-                    keys.push(key);
+            let (mut best, mut best_at) = (u64::MAX, start);
+            for run in runs {
+                for c in run {
+                    // The runs come from the sorted angles; the exact test on each
+                    // pair's own angle difference decides at the boundary.
+                    if angle_diff(angle, b.angles[c]).abs() > delta {
+                        continue;
+                    }
+                    let (na, nb, nx) = self.cylinder_counts::<AVX2>(ca, &b.cylinders[c]);
+                    let root = |n: u32| roots[n as usize];
+                    let s = similarity_from_roots(root(na), root(nb), root(nx));
+                    if s > 0.0 {
+                        let key = ((!s.to_bits()) as u64) << 32 | (r as u64) << 16 | c as u64;
+                        // Keys are distinct (they hold the pair), so `<` picks one.
+                        if key < best {
+                            (best, best_at) = (key, keys.len());
+                        }
+                        keys.push(key);
+                    }
                 }
             }
             // The row's best key goes first (see `greedy_one_to_one`).
-            if best.0 != u64::MAX {
-                keys.swap(start, best.1);
+            if best != u64::MAX {
+                keys.swap(start, best_at);
             }
             row_end.push(keys.len() as u32);
         }
@@ -589,10 +589,14 @@ impl Matcher {
             let (pa, pb) = (&a.points[p.1], &b.points[p.2]);
             [pa.x, pa.y, pb.x, pb.y]
         }));
+        rs.points.clear();
+        rs.points.extend(pairs.iter().map(|p| (a.points[p.1], b.points[p.2])));
         rs.d1.clear();
         rs.d1.resize(n, 0.0);
+        rs.near.clear();
+        rs.near.resize(n, 0);
         for t in 0..n {
-            let (at, bt) = (&a.points[pairs[t].1], &b.points[pairs[t].2]);
+            let (at, bt) = &rs.points[t];
             // The distance terms of the whole row first, in a pass the compiler
             // vectorises; most pairs stop there.
             let [ax, ay, bx, by] = rs.xy[t];
@@ -601,12 +605,17 @@ impl Matcher {
                 let db = ((bx - xy[2]) * (bx - xy[2]) + (by - xy[3]) * (by - xy[3])).sqrt();
                 *d1 = (da - db).abs();
             }
-            for (k, pk) in pairs.iter().enumerate().skip(t + 1) {
+            // The few pairs within the distance cutoff, listed without a branch (one per
+            // pair would often be mispredicted).
+            let mut near = 0;
+            for k in t + 1..n {
+                rs.near[near] = k as u32;
+                near += usize::from(!(rs.d1[k] > cutoff));
+            }
+            for &k in &rs.near[..near] {
+                let k = k as usize;
                 let d1 = rs.d1[k];
-                if d1 > cutoff {
-                    continue;
-                }
-                let (ak, bk) = (&a.points[pk.1], &b.points[pk.2]);
+                let (ak, bk) = &rs.points[k];
                 let d2 = angle_diff(
                     angle_diff(at.angle, ak.angle),
                     angle_diff(bt.angle, bk.angle),
@@ -674,8 +683,10 @@ struct Scratch {
 /// The relaxation's buffers.
 #[derive(Debug, Default)]
 struct RelaxScratch {
+    points: Vec<(Point, Point)>,
     xy: Vec<[f32; 4]>,
     d1: Vec<f32>,
+    near: Vec<u32>,
     edges: Vec<(u32, u32, f32)>,
     start: Vec<u32>,
     fill: Vec<u32>,
@@ -730,7 +741,8 @@ fn greedy_one_to_one(
         loop {
             if best == u64::MAX {
                 for &k in row(proposer) {
-                    if k < best && k < column_best[(k & 0xFFFF) as usize] {
+                    // `&`, not `&&`: a select instead of a hard-to-predict branch.
+                    if (k < best) & (k < column_best[(k & 0xFFFF) as usize]) {
                         best = k;
                     }
                 }
