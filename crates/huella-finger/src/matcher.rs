@@ -590,7 +590,8 @@ impl Matcher {
             [pa.x, pa.y, pb.x, pb.y]
         }));
         rs.points.clear();
-        rs.points.extend(pairs.iter().map(|p| (a.points[p.1], b.points[p.2])));
+        rs.points
+            .extend(pairs.iter().map(|p| (a.points[p.1], b.points[p.2])));
         rs.d1.clear();
         rs.d1.resize(n, 0.0);
         rs.near.clear();
