@@ -76,7 +76,20 @@ pub fn run(args: &DedupArgs) -> Result<()> {
         threshold,
         ..DedupOptions::default()
     };
-    let report = pool.install(|| engine.deduplicate(&opts))?;
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} records searched, {per_sec}, ETA {eta}",
+        )
+        .context("progress bar template")?,
+    );
+    let report = pool.install(|| {
+        engine.deduplicate_with_progress(&opts, |p| {
+            bar.set_length(p.records);
+            bar.set_position(p.searched);
+        })
+    });
+    bar.finish_and_clear();
+    let report = report?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     write_csv(&args.out.join("duplicates.csv"), &report)?;

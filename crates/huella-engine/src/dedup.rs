@@ -59,6 +59,8 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use huella_core::{Embedding, EncounterId, FingerPosition, Modality, SubjectId, TemplateId};
@@ -107,6 +109,18 @@ pub struct DedupOptions {
     pub candidate_level: f64,
     /// Seed of the impostor sampling. Default 1.
     pub seed: u64,
+    /// Set to `true` (from another thread) to stop the run: it returns
+    /// [`EngineError::Cancelled`] after the records in flight. Default none.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+/// Where a de-duplication run is, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DedupProgress {
+    /// The k-NN searches are the long phase: records searched so far.
+    pub searched: u64,
+    /// Records to search.
+    pub records: u64,
 }
 
 impl Default for DedupOptions {
@@ -117,6 +131,7 @@ impl Default for DedupOptions {
             impostor_pairs: 100_000,
             candidate_level: 2.0,
             seed: 1,
+            cancel: None,
         }
     }
 }
@@ -342,12 +357,22 @@ impl Engine {
     /// Face scores use the gallery's first face model; fingers are compared when the
     /// gallery holds them.
     pub fn deduplicate(&self, opts: &DedupOptions) -> Result<DedupReport, EngineError> {
+        self.deduplicate_with_progress(opts, |_| {})
+    }
+
+    /// [`Engine::deduplicate`], calling `progress` after each record searched (from the
+    /// worker threads; keep it cheap, e.g. a progress bar's `set_position`).
+    pub fn deduplicate_with_progress(
+        &self,
+        opts: &DedupOptions,
+        progress: impl Fn(&DedupProgress) + Sync,
+    ) -> Result<DedupReport, EngineError> {
         let start = Instant::now();
         let (indexes, finger_lock) = self.search_parts();
         let indexes = indexes.read();
         let fingers = finger_lock.map(|f| f.read());
         let (records, src) = self.load_records(&indexes, fingers.as_deref())?;
-        run(records, &src, opts, start)
+        run(records, &src, opts, start, &progress)
     }
 
     /// The impostor models of the gallery as it is now, sampled as
@@ -463,7 +488,7 @@ pub fn deduplicate_embeddings(
         finger_ids: vec![Vec::new(); n],
         finger_owner: HashMap::new(),
     };
-    run(records, &src, opts, start)
+    run(records, &src, opts, start, &|_| {})
 }
 
 /// A small deterministic generator for impostor sampling (splitmix64).
@@ -716,6 +741,7 @@ fn run(
     src: &Sources<'_>,
     opts: &DedupOptions,
     start: Instant,
+    progress: &(dyn Fn(&DedupProgress) + Sync),
 ) -> Result<DedupReport, EngineError> {
     if opts.neighbours == 0 || opts.neighbours > crate::MAX_CANDIDATES {
         return Err(EngineError::BadInput(format!(
@@ -749,9 +775,24 @@ fn run(
 
     // 1. k-NN per record, in parallel; each unordered pair once.
     let t_search = Instant::now();
+    let searched = AtomicU64::new(0);
     let per_record: Vec<Vec<u32>> = (0..n)
         .into_par_iter()
-        .map(|r| src.candidates(r, opts.neighbours, face_gate))
+        .map(|r| {
+            if opts
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Relaxed))
+            {
+                return Err(EngineError::Cancelled);
+            }
+            let found = src.candidates(r, opts.neighbours, face_gate)?;
+            progress(&DedupProgress {
+                searched: searched.fetch_add(1, Ordering::Relaxed) + 1,
+                records: n as u64,
+            });
+            Ok(found)
+        })
         .collect::<Result<_, EngineError>>()?;
     let mut candidates: Vec<(u32, u32)> = per_record
         .into_iter()

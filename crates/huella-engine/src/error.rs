@@ -63,6 +63,9 @@ pub enum EngineError {
         /// The gallery's models.
         configured: String,
     },
+    /// The caller's cancel flag stopped a long job (nothing it wrote is lost).
+    #[error("cancelled")]
+    Cancelled,
     /// Templates of this kind cannot be searched yet (e.g. opaque minutiae records
     /// before a minutiae matcher is registered).
     #[error("unsupported: {0}")]

@@ -51,8 +51,8 @@ pub mod rescore;
 
 pub use config::{EmbeddingModel, EngineBuilder, Family, IndexKind};
 pub use dedup::{
-    deduplicate_embeddings, Cluster, ClusterKind, DedupOptions, DedupRecord, DedupReport,
-    DedupSummary, DedupThreshold, DuplicatePair, PairDecision, SharedIdentity,
+    deduplicate_embeddings, Cluster, ClusterKind, DedupOptions, DedupProgress, DedupRecord,
+    DedupReport, DedupSummary, DedupThreshold, DuplicatePair, PairDecision, SharedIdentity,
 };
 pub use engine::{Engine, EngineStats, Enrolment, IdentifyOptions, IndexStats, MAX_CANDIDATES};
 pub use error::{ConfigError, EngineError};

@@ -219,6 +219,27 @@ fn planted_duplicates_are_found_and_labelled() {
         engine.deduplicate(&strict).unwrap().summary.matched_pairs,
         0
     );
+    // Progress: one call per record searched, up to the total; a set cancel flag stops
+    // the run with a typed error.
+    let seen = std::sync::Mutex::new(Vec::new());
+    engine
+        .deduplicate_with_progress(&DedupOptions::default(), |p| seen.lock().unwrap().push(*p))
+        .unwrap();
+    let seen = seen.into_inner().unwrap();
+    let n = (PEOPLE + 4) as u64;
+    assert_eq!(seen.len() as u64, n);
+    assert_eq!(seen.iter().map(|p| p.searched).max(), Some(n));
+    assert!(seen.iter().all(|p| p.records == n));
+    let cancelled = DedupOptions {
+        cancel: Some(std::sync::Arc::new(std::sync::atomic::AtomicBool::new(
+            true,
+        ))),
+        ..DedupOptions::default()
+    };
+    assert!(matches!(
+        engine.deduplicate(&cancelled),
+        Err(EngineError::Cancelled)
+    ));
 }
 
 /// Records with planted duplicates under other names, for the in-memory path.
