@@ -514,11 +514,22 @@ fn new_subject(
     seen: &mut HashMap<String, Origin>,
 ) -> Result<SubjectId, String> {
     let subject = SubjectId::new(record_id).map_err(|e| format!("not a valid subject id: {e}"))?;
+    claim(record_id, origin, seen)?;
+    Ok(subject)
+}
+
+/// Records that `origin` holds `record_id`, unless an earlier record does (the first is
+/// kept).
+fn claim(
+    record_id: &str,
+    origin: Origin,
+    seen: &mut HashMap<String, Origin>,
+) -> Result<(), String> {
     if let Some(first) = seen.get(record_id) {
         return Err(format!("duplicate record_id: first {}", first.place()));
     }
     seen.insert(record_id.to_string(), origin);
-    Ok(subject)
+    Ok(())
 }
 
 /// The transaction files of `--nist DIR` in name order, and how many other entries
@@ -588,40 +599,71 @@ fn nist_date(s: &str) -> Option<i64> {
 }
 
 /// Reads the transaction files: the records to ingest and the files already in error.
-fn read_nist_dir(files: &[PathBuf], wanted: Use) -> (Vec<Record>, Vec<ErrorRow>) {
+///
+/// The files are read and decoded in parallel on `pool`; the first file (by name) of a
+/// record id keeps it, as the first row of a manifest does, even when it fails.
+fn read_nist_dir(
+    files: &[PathBuf],
+    wanted: Use,
+    pool: &rayon::ThreadPool,
+) -> (Vec<Record>, Vec<ErrorRow>) {
+    let scanned: Vec<Result<Record, ScanError>> =
+        pool.install(|| files.par_iter().map(|p| nist_record(p, wanted)).collect());
     let mut records = Vec::new();
     let mut errors = Vec::new();
     let mut seen = HashMap::new();
-    for path in files {
-        match nist_record(path, wanted, &mut seen) {
-            Ok(r) => records.push(r),
-            Err(row) => errors.push(row),
+    for result in scanned {
+        let (record_id, origin) = match &result {
+            Ok(r) => (&r.record_id, &r.origin),
+            Err(ScanError { row, .. }) => (&row.record_id, &row.origin),
+        };
+        let claimed = match &result {
+            Err(ScanError { decoded: false, .. }) => Ok(()),
+            _ => claim(record_id, origin.clone(), &mut seen).map_err(|reason| ErrorRow {
+                record_id: record_id.clone(),
+                origin: origin.clone(),
+                column: "1.009".into(),
+                reason,
+            }),
+        };
+        match (result, claimed) {
+            (Ok(r), Ok(())) => records.push(r),
+            (Ok(_), Err(row)) | (Err(ScanError { row, .. }), _) => errors.push(row),
         }
     }
     (records, errors)
 }
 
+/// Why a transaction file is not a record.
+struct ScanError {
+    /// Whether the file decoded (its record id is the TCN, and it claims that id).
+    decoded: bool,
+    row: ErrorRow,
+}
+
 /// One transaction file as a record, after the checks that need no image decoding.
-fn nist_record(
-    path: &Path,
-    wanted: Use,
-    seen: &mut HashMap<String, Origin>,
-) -> Result<Record, ErrorRow> {
+fn nist_record(path: &Path, wanted: Use) -> Result<Record, ScanError> {
     let name = file_name(path);
     let stem = path
         .file_stem()
         .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
     let origin = Origin::File(name.clone());
-    let error = |record_id: &str, column: &str, reason: String| ErrorRow {
-        record_id: record_id.to_string(),
-        origin: origin.clone(),
-        column: column.to_string(),
-        reason,
+    let error = |record_id: &str, column: &str, reason: String| ScanError {
+        decoded: true,
+        row: ErrorRow {
+            record_id: record_id.to_string(),
+            origin: origin.clone(),
+            column: column.to_string(),
+            reason,
+        },
     };
-    let t = read_transaction(path).map_err(|e| error(&stem, "", format!("{e:#}")))?;
+    let t = read_transaction(path).map_err(|e| ScanError {
+        decoded: false,
+        ..error(&stem, "", format!("{e:#}"))
+    })?;
     let record_id = t.control_number().unwrap_or(&stem).to_string();
-    let subject = new_subject(&record_id, origin.clone(), seen)
-        .map_err(|reason| error(&record_id, "1.009", reason))?;
+    let subject = SubjectId::new(record_id.as_str())
+        .map_err(|e| error(&record_id, "1.009", format!("not a valid subject id: {e}")))?;
     let person = t
         .biographic()
         .map_err(|e| error(&record_id, "Type-2", e.to_string()))?;
@@ -1058,6 +1100,15 @@ pub fn run(args: &IngestArgs, face_args: &FaceArgs) -> Result<()> {
         face: !args.fingers_only,
         fingers: !args.face_only,
     };
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads == 0 {
+        bail!("--threads must be at least 1");
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
     let (records, parse_errors, header, what, ignored) = match (&args.manifest, &args.nist) {
         (Some(manifest), None) => {
             let (records, errors) = read_manifest(manifest, wanted)?;
@@ -1066,7 +1117,7 @@ pub fn run(args: &IngestArgs, face_args: &FaceArgs) -> Result<()> {
         }
         (None, Some(dir)) => {
             let (files, ignored) = list_nist_dir(dir)?;
-            let (records, errors) = read_nist_dir(&files, wanted);
+            let (records, errors) = read_nist_dir(&files, wanted, &pool);
             let header = ["record_id", "file", "field", "reason"];
             (
                 records,
@@ -1123,15 +1174,6 @@ pub fn run(args: &IngestArgs, face_args: &FaceArgs) -> Result<()> {
         None
     };
 
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if threads == 0 {
-        bail!("--threads must be at least 1");
-    }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()?;
     let opts = IdentifyOptions {
         max_candidates: args.max_candidates,
         threshold: args.threshold,
