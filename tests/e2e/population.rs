@@ -153,6 +153,28 @@ fn planted_duplicates_in_a_virtual_population_are_found_by_dedup() {
     let shared = &clusters["shared_identities"][0];
     assert_eq!(shared["key"], "document_number");
     assert_eq!(shared["biometric_groups"].as_array().unwrap().len(), 2);
+
+    // A later capture of person 20 (photo 4, impression 4) identified with face and
+    // finger fused, above the threshold of FPIR 1% for this gallery.
+    let rows = read_csv(&manifest);
+    let row = rows.iter().find(|r| r["record_id"] == "R0020").unwrap();
+    let photo = row["face"].replace("_0001.jpg", "_0004.jpg");
+    let finger = format!("2={}", row["finger_2"].replace("_1.tif", "_4.tif"));
+    let out: Value = serde_json::from_str(&ok(&[
+        "identify", "-g", g_s, "--face", &photo, "--finger", &finger, "--fpir", "0.01",
+    ]))
+    .unwrap();
+    let top = &out["candidates"][0];
+    assert_eq!(top["subject"], "R0020", "{out}");
+    let parts: Vec<&str> = top["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["modality"].as_str().unwrap())
+        .collect();
+    assert_eq!(parts, ["face", "finger:2"], "{out}");
+    assert!(top["score"].as_f64().unwrap() >= out["threshold_level"].as_f64().unwrap());
+    assert_eq!(out["mosip_target_fpir"], 20);
 }
 
 #[test]
