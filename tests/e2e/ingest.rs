@@ -458,3 +458,91 @@ fn a_full_disk_stops_the_run_and_loses_nothing() {
     assert_eq!(s["already_ingested"].as_u64().unwrap(), first);
     assert_stored_once(&g, &ids);
 }
+
+/// `huella args...` as an unprivileged user: directly when not root; as `nobody` through
+/// `setpriv` when root (file permissions do not bind root); `None` when neither works.
+fn unprivileged(args: &[&str]) -> Option<std::process::Output> {
+    use std::os::unix::fs::MetadataExt;
+    let me = std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(0);
+    if me != 0 {
+        return Some(huella(args));
+    }
+    if !Path::new("/usr/bin/setpriv").is_file() {
+        return None;
+    }
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+        .args(args)
+        .output()
+        .unwrap();
+    Some(out)
+}
+
+#[test]
+fn unreadable_images_are_error_rows_and_a_rerun_finishes_the_rest() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    images(dir);
+    // Each record has its own copy of the photo; two of them are readable by root only.
+    let ids: Vec<String> = (1..=8).map(|i| format!("P-{i}")).collect();
+    let mut text = String::from("record_id,name,face\n");
+    for (i, id) in ids.iter().enumerate() {
+        std::fs::copy(dir.join("a.jpg"), dir.join(format!("{i}.jpg"))).unwrap();
+        text.push_str(&format!("{id},Person {i},{i}.jpg\n"));
+    }
+    let manifest = dir.join("legacy.csv");
+    std::fs::write(&manifest, text).unwrap();
+    let locked = |mode: u32| {
+        for i in [2, 5] {
+            let p = dir.join(format!("{i}.jpg"));
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+    };
+    locked(0o600);
+    let g = dir.join("g");
+    init(&g, false);
+    for entry in std::fs::read_dir(&g).unwrap() {
+        std::os::unix::fs::chown(entry.unwrap().path(), Some(65534), Some(65534)).ok();
+    }
+    std::os::unix::fs::chown(&g, Some(65534), Some(65534)).ok();
+    let errors = dir.join("errors.csv");
+    let args = [
+        "ingest",
+        "-g",
+        g.to_str().unwrap(),
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--threads",
+        "2",
+        "--errors",
+        errors.to_str().unwrap(),
+    ];
+    let Some(out) = unprivileged(&args) else {
+        eprintln!("skipped: running as root without setpriv, permissions cannot be denied");
+        return;
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(summary(&out.stdout)["ingested"], 6, "{stderr}");
+    let rows = error_rows(&errors);
+    let failed: Vec<(&str, &str)> = rows.iter().map(|r| (r.0.as_str(), r.2.as_str())).collect();
+    assert_eq!(failed, [("P-3", "face"), ("P-6", "face")]);
+    assert!(
+        rows.iter().all(|r| r.3.contains("Permission denied")),
+        "{rows:?}"
+    );
+    // Readable again: the rerun stores the two, and nothing twice.
+    locked(0o644);
+    let out = unprivileged(&args).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(summary(&out.stdout)["already_ingested"], 6);
+    assert_stored_once(&g, &ids);
+}
