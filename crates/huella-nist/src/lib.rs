@@ -11,9 +11,11 @@
 //!   IMP 1, FGP 6, ISR 1, HLL 2, VLL 2, GCA 1; then the image).
 //!
 //! The Type-1 CNT field (1.003) lists the records that follow (type and IDC); decoding
-//! requires exactly those records, in that order, and nothing after them. Types 3, 5, 6
-//! (other binary images), 7 and 8 are a typed [`NistError::Unsupported`]; other tagged
-//! types are kept as [`TaggedRecord`]s and not interpreted.
+//! requires exactly those records, in that order, and nothing after them. The binary
+//! Types 3, 5, 6 (other fingerprint images), 7 (user-defined) and 8 (signatures) are
+//! carried as [`OpaqueRecord`]s and tagged types other than those below as
+//! [`TaggedRecord`]s, neither interpreted; a record type the standard does not define
+//! is a typed [`NistError::Unsupported`].
 //!
 //! What Huella reads from a transaction ([`Transaction`]'s accessors):
 //!
@@ -90,7 +92,7 @@ mod tests;
 pub use error::NistError;
 pub use minutiae::FingerMinutiae;
 pub use record::{
-    Field, FieldValue, Record, TaggedRecord, Transaction, Type4Record, FS, GS,
+    Field, FieldValue, OpaqueRecord, Record, TaggedRecord, Transaction, Type4Record, FS, GS,
     MAX_TRANSACTION_BYTES, RS, TYPE4_HEADER_BYTES, US,
 };
 pub use views::{

@@ -162,6 +162,19 @@ pub struct Type4Record {
     pub data: Vec<u8>,
 }
 
+/// A binary record of Type 3, 5, 6, 7 or 8, kept as bytes and not interpreted (low- and
+/// high-resolution binary fingerprints, user-defined data, signatures): every binary
+/// record starts with a 4-byte LEN and a 1-byte IDC, so it can be carried through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpaqueRecord {
+    /// The record type (3, 5, 6, 7 or 8).
+    pub record_type: u8,
+    /// Image designation character (IDC).
+    pub idc: u8,
+    /// The bytes after LEN and IDC.
+    pub body: Vec<u8>,
+}
+
 /// A record after the Type-1.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
@@ -169,7 +182,17 @@ pub enum Record {
     Tagged(TaggedRecord),
     /// A binary Type-4 fingerprint image.
     Type4(Type4Record),
+    /// A binary record of Type 3, 5, 6, 7 or 8, carried but not read.
+    Opaque(OpaqueRecord),
 }
+
+/// Binary record types kept as [`OpaqueRecord`]s.
+fn is_opaque(record_type: u8) -> bool {
+    matches!(record_type, 3 | 5..=8)
+}
+
+/// Bytes of LEN and IDC at the start of every binary record.
+const BINARY_PREFIX_BYTES: usize = 5;
 
 impl Record {
     /// The record type.
@@ -177,6 +200,7 @@ impl Record {
         match self {
             Record::Tagged(r) => r.record_type,
             Record::Type4(_) => 4,
+            Record::Opaque(r) => r.record_type,
         }
     }
 
@@ -185,6 +209,7 @@ impl Record {
         match self {
             Record::Tagged(r) => r.first_item(IDC)?.parse().ok(),
             Record::Type4(r) => Some(r.idc),
+            Record::Opaque(r) => Some(r.idc),
         }
     }
 }
@@ -447,31 +472,7 @@ fn finish_tagged(
 
 /// Reads a Type-4 record at the start of `data`.
 fn read_type4(data: &[u8], index: usize) -> Result<(Type4Record, usize), NistError> {
-    if data.len() < TYPE4_HEADER_BYTES {
-        return Err(NistError::Truncated {
-            record_index: index,
-            record_type: 4,
-            needed: TYPE4_HEADER_BYTES,
-            available: data.len(),
-        });
-    }
-    let len = u32::from_be_bytes([data[0], data[1], data[2], data[3]]) as usize;
-    if len < TYPE4_HEADER_BYTES {
-        return Err(NistError::Malformed {
-            record_index: index,
-            record_type: 4,
-            field: Some(1),
-            reason: format!("LEN {len} is smaller than the {TYPE4_HEADER_BYTES}-byte header"),
-        });
-    }
-    if len > data.len() {
-        return Err(NistError::Truncated {
-            record_index: index,
-            record_type: 4,
-            needed: len,
-            available: data.len(),
-        });
-    }
+    let len = binary_len(data, index, 4, TYPE4_HEADER_BYTES)?;
     let u16_at = |i: usize| u16::from_be_bytes([data[i], data[i + 1]]);
     let mut positions = [0u8; 6];
     positions.copy_from_slice(&data[6..12]);
@@ -485,6 +486,54 @@ fn read_type4(data: &[u8], index: usize) -> Result<(Type4Record, usize), NistErr
             height: u16_at(15),
             compression: data[17],
             data: data[TYPE4_HEADER_BYTES..len].to_vec(),
+        },
+        len,
+    ))
+}
+
+/// Reads the LEN of a binary record at the start of `data`, checked against the bytes
+/// present and the least a record of its type holds.
+fn binary_len(data: &[u8], index: usize, record_type: u8, min: usize) -> Result<usize, NistError> {
+    if data.len() < min {
+        return Err(NistError::Truncated {
+            record_index: index,
+            record_type,
+            needed: min,
+            available: data.len(),
+        });
+    }
+    let len = u32::from_be_bytes([data[0], data[1], data[2], data[3]]) as usize;
+    if len < min {
+        return Err(NistError::Malformed {
+            record_index: index,
+            record_type,
+            field: Some(1),
+            reason: format!("LEN {len} is smaller than the {min}-byte header"),
+        });
+    }
+    if len > data.len() {
+        return Err(NistError::Truncated {
+            record_index: index,
+            record_type,
+            needed: len,
+            available: data.len(),
+        });
+    }
+    Ok(len)
+}
+
+/// Reads a Type 3, 5, 6, 7 or 8 record at the start of `data`.
+fn read_opaque(
+    data: &[u8],
+    index: usize,
+    record_type: u8,
+) -> Result<(OpaqueRecord, usize), NistError> {
+    let len = binary_len(data, index, record_type, BINARY_PREFIX_BYTES)?;
+    Ok((
+        OpaqueRecord {
+            record_type,
+            idc: data[4],
+            body: data[BINARY_PREFIX_BYTES..len].to_vec(),
         },
         len,
     ))
@@ -575,6 +624,10 @@ impl Transaction {
                     let (r, len) = read_type4(rest, index)?;
                     (Record::Type4(r), len)
                 }
+                t if is_opaque(t) => {
+                    let (r, len) = read_opaque(rest, index, t)?;
+                    (Record::Opaque(r), len)
+                }
                 t if is_tagged(u32::from(t)) => {
                     let (raw, len) = read_tagged(rest, index, t)?;
                     (Record::Tagged(finish_tagged(raw, index, t, utf8)?), len)
@@ -584,11 +637,9 @@ impl Transaction {
                         record_index: index,
                         record_type: t,
                         field: None,
-                        reason: match t {
-                            3 | 5 | 6 => "low-resolution and binary fingerprint image records (Types 3, 5, 6) are not read; use Type-4 or Type-14".into(),
-                            7 | 8 => "user-defined (Type-7) and signature (Type-8) records are not read".into(),
-                            _ => format!("no record Type-{t} is read (Types 2, 4, 9, 10, 13-22, 98, 99 are)"),
-                        },
+                        reason: format!(
+                            "no record Type-{t} in ANSI/NIST-ITL 1-2011 (Types 2-10, 13-22, 98, 99 are read)"
+                        ),
                     })
                 }
             };
@@ -690,6 +741,7 @@ impl Transaction {
                     encode_tagged(t, i + 1, utf8, &mut out)?;
                 }
                 Record::Type4(t) => encode_type4(t, i + 1, &mut out)?,
+                Record::Opaque(t) => encode_opaque(t, i + 1, &mut out)?,
             }
         }
         if out.len() > MAX_TRANSACTION_BYTES {
@@ -772,6 +824,25 @@ fn encode_tagged(
     out.extend_from_slice((fixed + digits).to_string().as_bytes());
     out.push(GS);
     out.extend_from_slice(&body);
+    Ok(())
+}
+
+/// Appends a Type 3, 5, 6, 7 or 8 record.
+fn encode_opaque(r: &OpaqueRecord, index: usize, out: &mut Vec<u8>) -> Result<(), NistError> {
+    let err = |reason: &str| NistError::Encode {
+        record_index: index,
+        record_type: r.record_type,
+        field: None,
+        reason: reason.into(),
+    };
+    if !is_opaque(r.record_type) {
+        return Err(err("an opaque record must be of Type 3, 5, 6, 7 or 8"));
+    }
+    let len = u32::try_from(BINARY_PREFIX_BYTES + r.body.len())
+        .map_err(|_| err("the record is larger than a 4-byte LEN"))?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.push(r.idc);
+    out.extend_from_slice(&r.body);
     Ok(())
 }
 

@@ -391,14 +391,15 @@ fn tags_must_be_numeric_and_unique() {
 #[test]
 fn unknown_record_types_are_unsupported() {
     let bytes = sample().encode().unwrap();
-    for (t, want) in [("7\x1f00", 7u8), ("3\x1f00", 3), ("50\x1f0", 50)] {
+    for (t, want) in [("50\x1f0", 50u8), ("0\x1f00", 0), ("11\x1f0", 11)] {
         let bad = patch(&bytes, b"\x1e2\x1f00", format!("\x1e{t}").as_bytes());
         assert!(
             matches!(Transaction::decode(&bad), Err(NistError::Unsupported { record_index: 1, record_type, .. }) if record_type == want),
-            "{t}"
+            "{t:?}: {:?}",
+            Transaction::decode(&bad)
         );
     }
-    // Other tagged types are kept, uninterpreted.
+    // Other tagged types, and the binary Types 3, 5-8, are carried, uninterpreted.
     let mut t = sample();
     t.records.push(Record::Tagged(
         TaggedRecord::new(17)
@@ -406,8 +407,49 @@ fn unknown_record_types_are_unsupported() {
             .with_text(3, "1")
             .with_data(vec![0x1c; 3]),
     ));
-    let back = Transaction::decode(&t.encode().unwrap()).unwrap();
+    for (k, record_type) in [3u8, 5, 6, 7, 8].into_iter().enumerate() {
+        t.records.push(Record::Opaque(OpaqueRecord {
+            record_type,
+            idc: 6 + k as u8,
+            body: vec![0x1c, 0x1d, record_type],
+        }));
+    }
+    let bytes = t.encode().unwrap();
+    let back = Transaction::decode(&bytes).unwrap();
     assert_eq!(back, t);
+    assert_eq!(back.finger_images().len(), 2);
+    // An opaque record's LEN is checked like any other.
+    let at = bytes.len() - 8;
+    let mut bad = bytes.clone();
+    bad[at..at + 4].copy_from_slice(&4u32.to_be_bytes());
+    assert!(matches!(
+        Transaction::decode(&bad),
+        Err(NistError::Malformed {
+            record_type: 8,
+            field: Some(1),
+            ..
+        })
+    ));
+    bad[at..at + 4].copy_from_slice(&9u32.to_be_bytes());
+    assert!(matches!(
+        Transaction::decode(&bad),
+        Err(NistError::Truncated {
+            record_type: 8,
+            needed: 9,
+            available: 8,
+            ..
+        })
+    ));
+    let mut t = sample();
+    t.records.push(Record::Opaque(OpaqueRecord {
+        record_type: 4,
+        idc: 9,
+        body: vec![],
+    }));
+    assert!(matches!(
+        t.encode(),
+        Err(NistError::Encode { record_type: 4, .. })
+    ));
 }
 
 #[test]
@@ -807,11 +849,26 @@ fn type4() -> impl Strategy<Value = Record> {
         })
 }
 
+fn opaque() -> impl Strategy<Value = Record> {
+    (
+        prop_oneof![Just(3u8), Just(5), Just(6), Just(7), Just(8)],
+        any::<u8>(),
+        proptest::collection::vec(any::<u8>(), 0..40),
+    )
+        .prop_map(|(record_type, idc, body)| {
+            Record::Opaque(OpaqueRecord {
+                record_type,
+                idc,
+                body,
+            })
+        })
+}
+
 proptest! {
     #[test]
     fn arbitrary_transactions_round_trip(
         header in proptest::collection::btree_map(4u32..30, text(), 0..5),
-        records in proptest::collection::vec(prop_oneof![tagged(), type4()], 0..6),
+        records in proptest::collection::vec(prop_oneof![tagged(), type4(), opaque()], 0..6),
     ) {
         let mut t = Transaction::new();
         for (n, v) in header {
