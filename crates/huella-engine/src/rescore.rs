@@ -68,7 +68,8 @@
 //! - **The switch.** The gallery's configured models change (setting `models`) only
 //!   when no template of a replaced model is left, in one transaction that also drops
 //!   the rescore marker; then the target model's index is built from the store (in
-//!   parallel) and the replaced model's index and snapshot are dropped. A run with
+//!   parallel) and the replaced model's index and snapshot are dropped, as are the
+//!   impostor samples cached for fused identification. A run with
 //!   failures leaves the gallery mid-rescore: fix the sources (or delete those
 //!   subjects) and run it again.
 //! - **Meanwhile.** While a rescore is under way (setting `rescore.models`, which
@@ -705,6 +706,8 @@ impl Engine {
             }
         }
         drop(indexes);
+        // The fused search's impostor score samples were drawn from the old templates.
+        *self.score_models.lock() = Default::default();
         self.rescore.set(&[]);
         tracing::info!(models = %models_to_setting(&self.models()), "rescore complete");
         Ok(true)
