@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
 use huella_engine::{
     ClusterKind, DedupOptions, DedupReport, DedupThreshold, EncounterId, Engine, Modality,
@@ -62,14 +62,7 @@ pub fn run(args: &DedupArgs) -> Result<()> {
         (None, Some(f)) => DedupThreshold::TargetFpir(f),
         (None, None) => DedupThreshold::TargetFpir(0.01),
     };
-    if args.threads == Some(0) {
-        bail!("--threads must be at least 1");
-    }
-    let mut builder = rayon::ThreadPoolBuilder::new();
-    if let Some(n) = args.threads {
-        builder = builder.num_threads(n);
-    }
-    let pool = builder.build().context("thread pool")?;
+    let pool = crate::input::thread_pool(args.threads)?;
     let engine = pool.install(|| crate::open(&args.gallery))?;
     let opts = DedupOptions {
         neighbours: args.neighbours,

@@ -103,7 +103,7 @@ pub const MAX_ROWS: usize = 10_000_000;
 pub const NIST_EXTENSIONS: [&str; 6] = ["an2", "an2k", "eft", "ebts", "nist", "int"];
 
 /// The columns a manifest may have.
-const COLUMNS: [&str; 18] = [
+pub(crate) const COLUMNS: [&str; 18] = [
     "record_id",
     "name",
     "date_of_birth",

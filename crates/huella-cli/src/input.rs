@@ -237,3 +237,16 @@ pub fn read_lines<T: serde::de::DeserializeOwned>(
         return Some(result);
     }))
 }
+
+/// The worker pool of a `--threads` flag: that many threads (at least 1), or one per
+/// core when the flag is absent.
+pub fn thread_pool(threads: Option<usize>) -> Result<rayon::ThreadPool> {
+    let n = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if n == 0 {
+        bail!("--threads must be at least 1");
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start {n} worker threads: {e}"))
+}

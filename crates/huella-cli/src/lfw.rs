@@ -90,9 +90,7 @@ pub fn run(args: &LfwArgs, face: &FaceArgs) -> Result<()> {
         set
     };
     let pipeline = face.pipeline()?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads.max(1))
-        .build()?;
+    let pool = crate::input::thread_pool(Some(args.threads))?;
     let bar = indicatif::ProgressBar::new(images.len() as u64).with_style(
         indicatif::ProgressStyle::with_template(
             "{bar:40} {pos}/{len} images, {per_sec}, eta {eta}",

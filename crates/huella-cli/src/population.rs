@@ -158,14 +158,7 @@ pub fn run(args: &PopulationArgs, face: &FaceArgs) -> Result<()> {
     if let Some(dir) = &args.manifest_dir {
         return write_manifest(dir, &people, args.plant);
     }
-    if args.threads == Some(0) {
-        bail!("--threads must be at least 1");
-    }
-    let mut pool = rayon::ThreadPoolBuilder::new();
-    if let Some(n) = args.threads {
-        pool = pool.num_threads(n);
-    }
-    let pool = pool.build().context("thread pool")?;
+    let pool = crate::input::thread_pool(args.threads)?;
     let report = pool.install(|| measure(&people, face))?;
     let text = serde_json::to_string_pretty(&report)?;
     if let Some(path) = &args.json {
@@ -391,17 +384,8 @@ fn write_manifest(dir: &Path, people: &[Person], plant: usize) -> Result<()> {
     let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     let mut manifest = csv::Writer::from_path(dir.join("manifest.csv"))?;
     let mut truth = csv::Writer::from_path(dir.join("truth.csv"))?;
-    manifest.write_record([
-        "record_id",
-        "name",
-        "date_of_birth",
-        "nationality",
-        "document_number",
-        "encounter_date",
-        "office",
-        "face",
-        "finger_2",
-    ])?;
+    // record_id ... face, finger_1, finger_2: the right index is position 2.
+    manifest.write_record(&crate::ingest::COLUMNS[..10])?;
     truth.write_record(["record_id", "person", "kind"])?;
     let mut row = |id: String,
                    p: usize,
@@ -421,6 +405,7 @@ fn write_manifest(dir: &Path, people: &[Person], plant: usize) -> Result<()> {
             &format!("2025-{:02}-01", 1 + k),
             "Post A",
             &face.to_string_lossy(),
+            "",
             &finger.to_string_lossy(),
         ])?;
         truth.write_record([id.as_str(), &p.to_string(), kind])?;
