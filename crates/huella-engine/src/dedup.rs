@@ -368,6 +368,7 @@ impl Engine {
         progress: impl Fn(&DedupProgress) + Sync,
     ) -> Result<DedupReport, EngineError> {
         let start = Instant::now();
+        self.rescore.check_all()?;
         let (indexes, finger_lock) = self.search_parts();
         let indexes = indexes.read();
         let fingers = finger_lock.map(|f| f.read());

@@ -75,8 +75,8 @@
 //! - **Meanwhile.** While a rescore is under way (setting `rescore.models`, which
 //!   survives a crash), the family being upgraded holds templates of two models, and no
 //!   index could answer for all of them: [`Engine::identify`], enrolment (which searches
-//!   first) and [`Engine::verify_subject`] refuse probes of that family with
-//!   [`EngineError::RescoreInProgress`] rather than silently miss the templates of the
+//!   first) and [`Engine::verify_subject`] refuse probes of that family, and
+//!   [`Engine::deduplicate`] refuses to run, with [`EngineError::RescoreInProgress`] rather than silently miss the templates of the
 //!   other model. Other families, and 1:1 [`Engine::verify`] of two templates, work as
 //!   usual. A forced re-extraction that keeps the model searches as usual throughout
 //!   (every template stays comparable).
@@ -261,6 +261,18 @@ impl RescoreGuard {
 
     fn set(&self, pairs: &[Pair]) {
         *self.0.write() = pairs.iter().filter(|p| p.changes()).cloned().collect();
+    }
+
+    /// Refuse a whole-gallery job (de-duplication) while any family is being upgraded.
+    pub(crate) fn check_all(&self) -> Result<(), EngineError> {
+        match self.0.read().first() {
+            Some(p) => Err(EngineError::RescoreInProgress {
+                family: p.from.family.to_string(),
+                from: p.from.to_string(),
+                to: p.to.to_string(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Refuse a probe of a family being upgraded.
@@ -989,6 +1001,13 @@ mod tests {
         drop(engine);
         let engine = open(tmp.path());
         let err = rank1(&engine, &world, &b()).expect_err("refused after reopening");
+        assert!(
+            matches!(err, EngineError::RescoreInProgress { .. }),
+            "{err}"
+        );
+        let err = engine
+            .deduplicate(&crate::DedupOptions::default())
+            .expect_err("whole-gallery de-duplication refused too");
         assert!(
             matches!(err, EngineError::RescoreInProgress { .. }),
             "{err}"
