@@ -1100,15 +1100,8 @@ pub fn run(args: &IngestArgs, face_args: &FaceArgs) -> Result<()> {
         face: !args.fingers_only,
         fingers: !args.face_only,
     };
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if threads == 0 {
-        bail!("--threads must be at least 1");
-    }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()?;
+    let pool = crate::input::thread_pool(args.threads)?;
+    let threads = pool.current_num_threads();
     let (records, parse_errors, header, what, ignored) = match (&args.manifest, &args.nist) {
         (Some(manifest), None) => {
             let (records, errors) = read_manifest(manifest, wanted)?;
