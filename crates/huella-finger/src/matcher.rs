@@ -432,11 +432,11 @@ impl Matcher {
         #[cfg(target_arch = "x86_64")]
         {
             if vpopcnt_detected() {
-                // SAFETY: `pair_keys_vpopcnt` needs the avx2, popcnt, avx512vpopcntdq and
-                // avx512vl instructions, which the CPU was just found to have.
+                // SAFETY: `pair_keys_avx2::<true>` needs the avx2, popcnt, avx512vpopcntdq
+                // and avx512vl instructions, which the CPU was just found to have.
                 #[allow(unsafe_code)]
                 unsafe {
-                    self.pair_keys_vpopcnt(a, b, keys, row_end)
+                    self.pair_keys_avx2::<true>(a, b, keys, row_end)
                 };
                 return;
             }
@@ -447,7 +447,7 @@ impl Matcher {
                 // the CPU was just found to have.
                 #[allow(unsafe_code)]
                 unsafe {
-                    self.pair_keys_avx2(a, b, keys, row_end)
+                    self.pair_keys_avx2::<false>(a, b, keys, row_end)
                 };
                 return;
             }
@@ -479,35 +479,21 @@ impl Matcher {
         self.pair_keys_with::<false, false>(a, b, keys, row_end)
     }
 
-    /// [`Matcher::pair_keys_with`] with the AVX2 bit counts (the only caller of the
-    /// `AVX2 = true` instances, so those run only where AVX2 was detected).
+    /// [`Matcher::pair_keys_with`] with the AVX2 bit counts, by the nibble look-up or,
+    /// with `VPOPCNT`, by `vpopcntq` (the only caller of the `AVX2 = true` instances, so
+    /// those run only where AVX2 was detected, and `VPOPCNT = true` only where
+    /// [`vpopcnt_detected`]).
     #[cfg(target_arch = "x86_64")]
     #[allow(unsafe_code)]
     #[target_feature(enable = "avx2,popcnt")]
-    unsafe fn pair_keys_avx2(
+    unsafe fn pair_keys_avx2<const VPOPCNT: bool>(
         &self,
         a: &PreparedFinger,
         b: &PreparedFinger,
         keys: &mut Vec<u64>,
         row_end: &mut Vec<u32>,
     ) {
-        self.pair_keys_with::<true, false>(a, b, keys, row_end)
-    }
-
-    /// [`Matcher::pair_keys_with`] with the bits counted by `vpopcntq` on 256-bit vectors
-    /// (the only caller of the `VPOPCNT = true` instances, so those run only where the
-    /// CPU was found to have the instruction, see [`vpopcnt_detected`]).
-    #[cfg(target_arch = "x86_64")]
-    #[allow(unsafe_code)]
-    #[target_feature(enable = "avx2,popcnt")]
-    unsafe fn pair_keys_vpopcnt(
-        &self,
-        a: &PreparedFinger,
-        b: &PreparedFinger,
-        keys: &mut Vec<u64>,
-        row_end: &mut Vec<u32>,
-    ) {
-        self.pair_keys_with::<true, true>(a, b, keys, row_end)
+        self.pair_keys_with::<true, VPOPCNT>(a, b, keys, row_end)
     }
 
     /// Compare two prepared templates: `[0, 1]`, higher = more alike.
@@ -831,9 +817,9 @@ fn similarity_from_roots(root_a: f32, root_b: f32, root_x: f32) -> f32 {
 fn xor_count<const AVX2: bool, const VPOPCNT: bool>(a: &Cylinder, b: &Cylinder) -> u32 {
     #[cfg(target_arch = "x86_64")]
     if AVX2 {
-        // SAFETY: `AVX2 = true` is instantiated only under `pair_keys_avx2` and
-        // `pair_keys_vpopcnt`, which run after the CPU was found to have AVX2, and
-        // `VPOPCNT = true` only under the latter, after it was found to have VPOPCNTDQ.
+        // SAFETY: `AVX2 = true` is instantiated only under `pair_keys_avx2`, which runs
+        // after the CPU was found to have AVX2, and `VPOPCNT = true` only under
+        // `pair_keys_avx2::<true>`, after it was found to have VPOPCNTDQ and VL.
         #[allow(unsafe_code)]
         return unsafe { avx2::xor_count::<VPOPCNT>(a, b) };
     }
