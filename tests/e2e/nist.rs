@@ -554,3 +554,97 @@ fn nist_transactions_of_real_faces_and_fingers() {
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     assert_stored_once(&g, &refs);
 }
+
+#[test]
+fn rescore_re_extracts_templates_from_their_transaction_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("nist");
+    std::fs::create_dir(&dir).unwrap();
+    // A JPEG face (Type-10) and a WSQ finger (Type-14, 500 ppi) in one transaction.
+    let wsq = std::fs::read(format!(
+        "{}/../huella-imaging/tests/fixtures/ridges.wsq",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let ridges = huella_engine::decode(&wsq, &huella_engine::Limits::default()).unwrap();
+    let mut t = transaction(Some("TCN-R"), &person("DOE,JANE"));
+    t.records.push(Record::face(
+        1,
+        FaceCompression::Jpeg,
+        250,
+        250,
+        face_fixture(),
+    ));
+    t.records.push(Record::finger_image(
+        2,
+        FingerPosition::RightIndex,
+        FingerCompression::Wsq,
+        ridges.width(),
+        ridges.height(),
+        Some(500),
+        wsq,
+    ));
+    std::fs::write(dir.join("r.an2"), t.encode().unwrap()).unwrap();
+    // Enrolled with the one-crop model, then upgraded (and the finger redone, --force).
+    let g = tmp.path().join("g");
+    let gs = g.to_str().unwrap();
+    ok(&[
+        "init",
+        "-g",
+        gs,
+        "--model",
+        "face:dlib-resnet@1:128",
+        "--fingers",
+    ]);
+    let errors = tmp.path().join("errors.csv");
+    let es = errors.to_str().unwrap();
+    let ds = dir.to_str().unwrap();
+    ok(&[
+        "ingest",
+        "-g",
+        gs,
+        "--nist",
+        ds,
+        "--errors",
+        es,
+        "--no-flip",
+        "--allow-low-quality",
+    ]);
+    let before = Gallery::open(&g)
+        .unwrap()
+        .subject_encounters(&SubjectId::new("TCN-R").unwrap());
+    let before = before.unwrap()[0].templates.clone();
+    let out = ok(&["rescore", "-g", gs, "--errors", es, "--force"]);
+    let summary: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["summary"]["failed"], 0, "{out}");
+    assert_eq!(summary["summary"]["re_extracted"], 2, "{out}");
+    let gallery = Gallery::open(&g).unwrap();
+    let face = gallery.template(before[0]).unwrap().unwrap();
+    assert_eq!(
+        face.template.algorithm().to_string(),
+        "dlib-resnet@1+mirror95"
+    );
+    assert!(face.source.unwrap().path.contains("r.an2#"));
+    drop(gallery);
+    // A transaction changed since enrolment is refused, the template kept.
+    let mut changed = t.clone();
+    if let Record::Tagged(r) = &mut changed.records[1] {
+        let data = r.fields.iter_mut().find(|f| f.number == 999).unwrap();
+        if let huella_nist::FieldValue::Binary(bytes) = &mut data.value {
+            bytes.push(0);
+        }
+    }
+    std::fs::write(dir.join("r.an2"), changed.encode().unwrap()).unwrap();
+    let out = huella(&["rescore", "-g", gs, "--errors", es, "--force"]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    let reasons = std::fs::read_to_string(&errors).unwrap();
+    assert!(
+        reasons.contains("changed since enrolment"),
+        "{reasons} {said}"
+    );
+}

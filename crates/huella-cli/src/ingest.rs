@@ -85,8 +85,8 @@ use anyhow::{bail, Context, Result};
 use clap::{ArgGroup, Args};
 use huella_engine::finger::{FingerExtractor, FingerTemplate};
 use huella_engine::{
-    EngineError, FacePipeline, FingerPosition, GreyImage, IdentifyOptions, Limits, NewEncounter,
-    NewTemplate, SourceImage, StoreError, SubjectId,
+    EngineError, FacePipeline, FingerPosition, GreyImage, IdentifyOptions, Limits, Modality,
+    NewEncounter, NewTemplate, QualityPolicy, SourceImage, StoreError, SubjectId,
 };
 use huella_nist::{FaceCompression, FingerCompression, NistError, Transaction};
 use rayon::prelude::*;
@@ -980,12 +980,12 @@ fn finger_sample(
 fn face_sample(
     sample: &Sample<'_>,
     pipeline: &FacePipeline,
-    face_args: &FaceArgs,
+    policy: QualityPolicy,
 ) -> Result<NewTemplate> {
     match sample {
-        Sample::File(path) => Ok(crate::face::face_template(pipeline, path, face_args.policy())?.0),
+        Sample::File(path) => Ok(crate::face::face_template(pipeline, path, policy)?.0),
         Sample::Encoded { bytes, source, .. } => {
-            let sample = huella_engine::face_sample(pipeline, bytes, face_args.policy())?;
+            let sample = huella_engine::face_sample(pipeline, bytes, policy)?;
             Ok(NewTemplate {
                 template: sample.template,
                 source: Some(source.clone()),
@@ -993,6 +993,54 @@ fn face_sample(
         }
         Sample::Grey { .. } | Sample::Minutiae(_) => bail!("not a face image"),
     }
+}
+
+/// Re-extracts the sample a stored template came from when its source names a record of
+/// a transaction file (`FILE#N`, as `--nist` records it), for `huella rescore`; `None`
+/// when `source` is not such a reference. The new template's source carries the sha256
+/// of the record's data as it is now, for the caller to compare.
+pub(crate) fn transaction_template(
+    source: &Path,
+    modality: Modality,
+    pipeline: Option<&FacePipeline>,
+    policy: QualityPolicy,
+    ppi: Option<f32>,
+) -> Option<Result<NewTemplate>> {
+    let text = source.to_str()?;
+    let (file, index) = text.rsplit_once('#')?;
+    let file = Path::new(file);
+    if source.exists() || index.parse::<usize>().is_err() || !file.is_file() {
+        return None;
+    }
+    let run = || -> Result<NewTemplate> {
+        let t = read_transaction(file)?;
+        let wanted = Use {
+            face: modality == Modality::Face,
+            fingers: modality != Modality::Face,
+        };
+        let samples = nist_samples(&t, file, wanted).map_err(|errors| {
+            let reasons: Vec<String> = errors
+                .into_iter()
+                .map(|(f, r)| format!("{f}: {r}"))
+                .collect();
+            anyhow::anyhow!("{}: {}", file.display(), reasons.join("; "))
+        })?;
+        let is_this = |sample: &Sample<'_>| match sample {
+            Sample::Encoded { source: s, .. } | Sample::Grey { source: s, .. } => s.path == text,
+            Sample::File(_) | Sample::Minutiae(_) => false,
+        };
+        if let Some((_, sample)) = samples.face.as_ref().filter(|(_, s)| is_this(s)) {
+            return face_sample(sample, pipeline.context("no face pipeline")?, policy);
+        }
+        for (position, _, sample) in &samples.fingers {
+            if is_this(sample) && Modality::Finger(*position) == modality {
+                let mut t = finger_sample(*position, sample, ppi)?;
+                return t.pop().context("no finger template");
+            }
+        }
+        bail!("{}: no {modality} sample in record {index}", file.display())
+    };
+    Some(run())
 }
 
 /// Decodes and extracts every biometric of a record (on a worker thread): the encounter
@@ -1013,7 +1061,7 @@ fn extract(
     let mut templates: Vec<NewTemplate> = Vec::new();
     let mut errors = Vec::new();
     if let (Some((label, sample)), Some(pipeline)) = (&samples.face, cx.pipeline) {
-        match face_sample(sample, pipeline, cx.face_args) {
+        match face_sample(sample, pipeline, cx.face_args.policy()) {
             Ok(t) => templates.push(t),
             Err(e) => errors.push(row(label.clone(), format!("{e:#}"))),
         }

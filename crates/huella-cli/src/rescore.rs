@@ -8,7 +8,9 @@
 //! from their images all the same.
 //!
 //! For each template the source image recorded at enrolment is read again (relative
-//! paths against `--source-root`, default the current directory), its sha256 must
+//! paths against `--source-root`, default the current directory; `FILE#N`, record `N`
+//! of an ANSI/NIST-ITL transaction that `ingest --nist` read, is found in that file
+//! again), its sha256 must
 //! equal the one recorded (a changed file is refused, not silently re-extracted), and
 //! the current pipeline extracts it. Faces are re-extracted whatever their quality: the
 //! decision to enrol them was taken at enrolment (`--min-quality` does not apply).
@@ -78,13 +80,24 @@ fn re_extract(
         Some(root) => root.join(&source.path),
         None => PathBuf::from(&source.path),
     };
-    let (new, recorded) = match t.template.modality() {
-        Modality::Face => {
+    let from_transaction = crate::ingest::transaction_template(
+        &path,
+        t.template.modality(),
+        pipeline,
+        QualityPolicy::Accept,
+        ppi,
+    );
+    let (new, recorded) = match (t.template.modality(), from_transaction) {
+        (_, Some(new)) => {
+            let new = new?;
+            (new.template, new.source)
+        }
+        (Modality::Face, None) => {
             let pipeline = pipeline.context("no face pipeline")?;
             let (new, _) = crate::face::face_template(pipeline, &path, QualityPolicy::Accept)?;
             (new.template, new.source)
         }
-        Modality::Finger(position) => {
+        (Modality::Finger(position), None) => {
             let (mut new, _) = crate::finger::finger_templates(&[(position, path.clone())], ppi)?;
             let new = new.pop().context("no finger template")?;
             (new.template, new.source)
