@@ -919,8 +919,9 @@ mod avx2 {
     }
 
     /// Per-64-bit-lane set-bit counts of `v` with `vpopcntq` on a 256-bit register
-    /// (AVX-512 VPOPCNTDQ with VL), as inline assembly: the AVX-512 intrinsics need Rust
-    /// 1.89 and the workspace builds with 1.85. Only for a CPU found to have both.
+    /// (AVX-512 VPOPCNTDQ with VL), as inline assembly so that it inlines into the one
+    /// AVX2 kernel (the intrinsic needs its own target features, which would keep it
+    /// out of line in a function compiled for AVX2). Only for a CPU found to have both.
     #[inline]
     #[target_feature(enable = "avx2")]
     unsafe fn lane_counts(v: __m256i) -> __m256i {
