@@ -153,6 +153,13 @@ fn planted_duplicates_in_a_virtual_population_are_found_by_dedup() {
     let shared = &clusters["shared_identities"][0];
     assert_eq!(shared["key"], "document_number");
     assert_eq!(shared["biometric_groups"].as_array().unwrap().len(), 2);
+    // The reviewer's page shows the photos and the (TIFF) fingerprints, not their paths.
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("data:image/jpeg;base64,") && html.contains("data:image/png;base64,"));
+    assert!(
+        !html.contains(".tif</code>"),
+        "a fingerprint shown as a path"
+    );
 
     // A later capture of person 20 (photo 4, impression 4) identified with face and
     // finger fused, above the threshold of FPIR 1% for this gallery.

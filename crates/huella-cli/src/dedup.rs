@@ -186,8 +186,6 @@ fn image_mime(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// An `<img>` for a stored source image, or its path when it cannot be embedded (not
-/// readable, too large, or a format browsers do not show, such as WSQ or TIFF).
 /// One pair as the cells of `duplicates.csv` and of the report's tables: record a,
 /// record b, face score, finger score, fused score (`digits` decimals), decision. No cell
 /// holds markup or commas.
@@ -206,12 +204,21 @@ fn pair_cells(
     ]
 }
 
+/// An `<img>` for a stored source image, or its path when it cannot be embedded (not
+/// readable, too large, or not an image Huella decodes). Formats browsers do not show
+/// (TIFF, PGM, WSQ fingerprints) are decoded and embedded as PNG.
 fn image_tag(path: &str, label: &str) -> String {
     let embedded = std::fs::metadata(path)
         .ok()
         .filter(|m| m.is_file() && m.len() <= MAX_EMBED_BYTES)
         .and_then(|_| std::fs::read(path).ok())
-        .and_then(|b| image_mime(&b).map(|m| (m, b)));
+        .and_then(|b| match image_mime(&b) {
+            Some(m) => Some((m, b)),
+            None => huella_engine::decode(&b, &huella_engine::Limits::default())
+                .ok()
+                .and_then(|img| huella_engine::encode_png(&img).ok())
+                .map(|png| ("image/png", png)),
+        });
     match embedded {
         Some((mime, bytes)) => format!(
             "<figure><img src=\"{}\" alt=\"{}\"><figcaption>{}</figcaption></figure>",
