@@ -9,7 +9,8 @@
 //! - `summary.json`: counts, threshold and runtime;
 //! - `report.html`: one static page, no external resources: false identities, shared
 //!   identities and repeat encounters side by side, with the source images the store
-//!   names embedded as data URIs when readable (else their path), scores and
+//!   names embedded as data URIs when readable (TIFF, PGM and WSQ fingerprints
+//!   converted to PNG; else their path), scores and
 //!   biographic fields; all text escaped.
 //!
 //! Nothing biographic or biometric is logged; only counts.
