@@ -45,7 +45,7 @@ fn bio(name: &str, doc: &str) -> BTreeMap<String, String> {
     ])
 }
 
-fn encounter(
+pub(crate) fn encounter(
     subject: &str,
     biographic: BTreeMap<String, String>,
     templates: Vec<Template>,

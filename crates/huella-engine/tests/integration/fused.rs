@@ -1,6 +1,7 @@
 //! Face + finger probes: candidates from either modality, exact re-scoring, levels on
 //! the gallery's impostor scores, Fisher fusion; fusion beats each modality alone.
 
+use crate::dedup::encounter;
 use crate::fingers::Hands;
 use crate::{model, DIM};
 use huella_engine::*;
@@ -27,23 +28,6 @@ fn faces(people: usize, sigma: f32, seed: u64) -> impl FnMut(usize) -> Template 
     }
 }
 
-fn encounter(subject: &str, templates: Vec<Template>) -> NewEncounter {
-    NewEncounter {
-        subject: SubjectId::new(subject).unwrap(),
-        captured_at_unix_ms: 1_764_403_200_000,
-        location: None,
-        operator: None,
-        biographic: BTreeMap::new(),
-        templates: templates
-            .into_iter()
-            .map(|template| NewTemplate {
-                template,
-                source: None,
-            })
-            .collect(),
-    }
-}
-
 #[test]
 fn fusion_beats_each_modality_and_explains_its_candidates() {
     const PEOPLE: usize = 200;
@@ -61,7 +45,7 @@ fn fusion_beats_each_modality_and_explains_its_candidates() {
     for p in 0..PEOPLE {
         let t = vec![face(p), hands.capture(p, 0)];
         engine
-            .enroll(encounter(&format!("S{p}"), t), &opts)
+            .enroll(encounter(&format!("S{p}"), BTreeMap::new(), t), &opts)
             .unwrap();
     }
     let (mut face_hits, mut finger_hits, mut fused_hits) = (0, 0, 0);
@@ -112,7 +96,11 @@ fn fusion_beats_each_modality_and_explains_its_candidates() {
     // Enrolment searches with the same fusion.
     let e = engine
         .enroll(
-            encounter("ALIAS-9", vec![face(9), hands.capture(9, 0)]),
+            encounter(
+                "ALIAS-9",
+                BTreeMap::new(),
+                vec![face(9), hands.capture(9, 0)],
+            ),
             &opts,
         )
         .unwrap();
