@@ -91,8 +91,12 @@ impl Engine {
         filter: Option<&IdFilter>,
     ) -> Result<Vec<Candidate>, EngineError> {
         let models = self.score_models()?;
-        let indexes = self.search_parts().0.read();
-        let fingers = self.finger_gallery()?.read();
+        if probe.iter().any(is_finger_template) {
+            self.finger_gallery()?; // the typed error of a gallery without fingers
+        }
+        let (index_lock, finger_lock) = self.search_parts();
+        let indexes = index_lock.read();
+        let fingers = finger_lock.map(|f| f.read());
         let face_slot = indexes.iter().position(|m| m.model.family == Family::Face);
 
         // The probe's parts.
@@ -103,7 +107,9 @@ impl Engine {
                 let Modality::Finger(pos) = t.modality() else {
                     continue;
                 };
-                probe_fingers.push((pos, fingers.prepare(t)?));
+                // Checked above: a finger probe comes with a finger gallery.
+                let Some(gallery) = &fingers else { continue };
+                probe_fingers.push((pos, gallery.prepare(t)?));
                 continue;
             }
             let slot = face_slot.ok_or_else(|| {
@@ -143,7 +149,9 @@ impl Engine {
             }
         }
         for (_, p) in &probe_fingers {
-            ids.extend(fingers.search(p, k, filter).iter().map(|h| h.id));
+            if let Some(f) = &fingers {
+                ids.extend(f.search(p, k, filter).iter().map(|h| h.id));
+            }
         }
         let subjects: BTreeSet<SubjectId> = self
             .gallery()
@@ -170,7 +178,8 @@ impl Engine {
             let ids: Vec<TemplateId> = held.iter().map(|h| h.1).collect();
             for (&(encounter, id), meta) in held.iter().zip(self.gallery().templates_meta(&ids)?) {
                 let Some(meta) = meta else { continue };
-                match (meta.modality, fingers.prepared_of(id), face_slot) {
+                let prepared = fingers.as_ref().and_then(|f| f.prepared_of(id));
+                match (meta.modality, prepared, face_slot) {
                     (Modality::Finger(pos), Some(p), _) => {
                         subject_fingers.push((pos, p));
                         finger_owner.push((encounter, id));
@@ -187,8 +196,10 @@ impl Engine {
             }
             let face_embs: Vec<Embedding> = faces.iter().map(|(e, _)| e.clone()).collect();
             let face = fusion::best_face(&probe_faces, &face_embs);
-            let finger_scores =
-                fusion::finger_scores(fingers.matcher(), &probe_fingers, &subject_fingers);
+            let finger_scores = match &fingers {
+                Some(f) => fusion::finger_scores(f.matcher(), &probe_fingers, &subject_fingers),
+                None => Vec::new(),
+            };
             let (face_level, finger_levels) = models.levels(face.map(|(s, _)| s), &finger_scores);
             let levels: Vec<f64> = face_level
                 .into_iter()

@@ -107,3 +107,34 @@ fn fusion_beats_each_modality_and_explains_its_candidates() {
     assert_eq!(e.candidates[0].subject.as_str(), "S9");
     assert_eq!(e.candidates[0].scores.len(), 2);
 }
+
+#[test]
+fn fused_scores_work_on_a_face_only_gallery() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::builder()
+        .gallery(dir.path())
+        .create_if_missing(true)
+        .model(model())
+        .build()
+        .unwrap();
+    let mut face = faces(30, 0.3, 21);
+    for p in 0..30 {
+        let e = encounter(&format!("S{p}"), BTreeMap::new(), vec![face(p)]);
+        engine.enroll(e, &IdentifyOptions::default()).unwrap();
+    }
+    let opts = IdentifyOptions {
+        fused_scores: true,
+        ..IdentifyOptions::default()
+    };
+    let list = engine.identify(&[face(4)], &opts).unwrap();
+    assert_eq!(list[0].subject.as_str(), "S4");
+    assert_eq!(list[0].scores.len(), 1);
+    let level = list[0].scores[0].level.unwrap();
+    assert!((f64::from(list[0].score.value()) - level).abs() < 1e-3);
+    // A finger probe on it is the typed error of a gallery without fingers.
+    let finger = Hands::new(1, 3).capture(0, 0);
+    assert!(matches!(
+        engine.identify(&[face(4), finger], &opts),
+        Err(EngineError::UnknownModel { .. })
+    ));
+}
