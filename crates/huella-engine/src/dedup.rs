@@ -21,7 +21,8 @@
 //!
 //! Biographic fields only label what the biometrics found: they never suppress a match.
 //! Biographic keys read: `name`, `date_of_birth`, `document_number` (compared after
-//! trimming, lower-casing and collapsing white space).
+//! trimming, lower-casing and collapsing white space; a name written `LAST,FIRST`, as
+//! ANSI/NIST-ITL transactions write it, is read as `FIRST LAST`).
 //!
 //! Limits: face scores use the gallery's first face model; a record's finger search
 //! costs what [`Engine::identify`] costs per finger (the index-code short list of the
@@ -696,11 +697,15 @@ fn norm(s: &str) -> String {
         .to_lowercase()
 }
 
+/// A biographic field as compared: trimmed, lower-cased, white space collapsed; a name
+/// written `LAST,FIRST` (the ANSI/NIST-ITL NAM field) is read as `FIRST LAST`.
 fn field(r: &DedupRecord, key: &str) -> Option<String> {
-    r.biographic
-        .get(key)
-        .map(|v| norm(v))
-        .filter(|v| !v.is_empty())
+    let v = r.biographic.get(key)?;
+    let v = match v.split_once(',') {
+        Some((last, first)) if key == KEY_NAME => norm(&format!("{first} {last}")),
+        _ => norm(v),
+    };
+    (!v.is_empty()).then_some(v)
 }
 
 /// The biographic keys compared, in report order.
@@ -1058,6 +1063,9 @@ mod tests {
         let d = record("S3", "Ana Maria", "X1");
         let e = record("S4", "ana maria", "x1");
         assert!(differing([&d, &e]).is_empty());
+        // A transaction's `LAST,FIRST` is the same name as a manifest's `First Last`.
+        let g = record("S6", "MARIA,ANA", "X1");
+        assert!(differing([&d, &g]).is_empty());
         // Without a stated identity, the subject ids decide.
         let f = record("S5", "", "");
         assert_eq!(differing([&d, &f]), vec!["subject"]);
