@@ -46,11 +46,12 @@ fn acknowledged_enrolments_survive_kill_9() {
             "round {round}: the writer stopped early"
         );
 
-        // Every acknowledged encounter is present and found by its own embedding.
-        // (The one in flight at the kill may or may not have committed.)
+        // Every acknowledged encounter is present and found by its own embedding. The
+        // writer runs ahead of this reader by what the pipe holds, so a few encounters
+        // past the last one read may have committed too (never fewer).
         let stored = encounters() - before;
         assert!(
-            (kill_after..=kill_after + 1).contains(&stored),
+            (kill_after..n).contains(&stored),
             "round {round}: {stored} stored"
         );
         for subject in acked.iter().step_by(7) {
