@@ -413,14 +413,14 @@ fn write_manifest(dir: &Path, people: &[Person], plant: usize) -> Result<()> {
     };
     let dob = |p: usize| format!("19{:02}-{:02}-{:02}", 50 + p % 45, 1 + p % 12, 1 + p % 28);
     let doc = |p: usize| format!("DOC{p:05}");
-    for p in 0..n {
+    for (p, person) in people.iter().enumerate() {
         // The last two persons are different people presenting one document.
         let (d, kind) = if p == n - 1 {
             (doc(n - 2), "shared_document")
         } else {
             (doc(p), "enrolled")
         };
-        row(format!("R{p:04}"), p, 0, &people[p].name, dob(p), d, kind)?;
+        row(format!("R{p:04}"), p, 0, &person.name, dob(p), d, kind)?;
     }
     for p in 0..plant {
         row(
@@ -433,12 +433,12 @@ fn write_manifest(dir: &Path, people: &[Person], plant: usize) -> Result<()> {
             "false_identity",
         )?;
     }
-    for p in plant..plant + REPEATS {
+    for (p, person) in people.iter().enumerate().skip(plant).take(REPEATS) {
         row(
             format!("R{p:04}-AGAIN"),
             p,
             2,
-            &people[p].name,
+            &person.name,
             dob(p),
             doc(p),
             "repeat",

@@ -94,7 +94,7 @@ impl Detector {
         backend: &Backend,
         settings: DetectorSettings,
     ) -> Result<Self, FaceError> {
-        if side == 0 || side % 16 != 0 {
+        if side == 0 || !side.is_multiple_of(16) {
             return Err(FaceError::ModelCorrupt {
                 model: "detector",
                 reason: format!("input side {side} is not a multiple of 16"),

@@ -53,8 +53,8 @@ fn fusion_beats_each_modality_and_explains_its_candidates() {
         let (f, g) = (face(p), hands.capture(p, 0));
         let want = format!("S{p}");
         let top = |probe: &[Template]| engine.identify(probe, &opts).unwrap()[0].clone();
-        face_hits += usize::from(top(&[f.clone()]).subject.as_str() == want);
-        finger_hits += usize::from(top(&[g.clone()]).subject.as_str() == want);
+        face_hits += usize::from(top(std::slice::from_ref(&f)).subject.as_str() == want);
+        finger_hits += usize::from(top(std::slice::from_ref(&g)).subject.as_str() == want);
         let c = top(&[f, g]);
         fused_hits += usize::from(c.subject.as_str() == want);
         // Every candidate says why: the face and the finger, each with its level.
