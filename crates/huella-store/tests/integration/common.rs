@@ -46,7 +46,7 @@ pub fn template(seed: u64, i: usize) -> NewTemplate {
         )
         .expect("valid opaque template"),
     };
-    let source = (i % 2 == 0).then(|| SourceImage {
+    let source = i.is_multiple_of(2).then(|| SourceImage {
         path: format!("cards/{seed}/{i}.png"),
         sha256: format!("{:064x}", seed * 1000 + i as u64),
     });
@@ -60,7 +60,7 @@ pub fn encounter(subject_id: &str, seed: u64, n: usize) -> NewEncounter {
         subject: subject(subject_id),
         captured_at_unix_ms: 1_700_000_000_000 + seed as i64 * 1000,
         location: Some(format!("post-{}", seed % 5)),
-        operator: (seed % 2 == 0).then(|| "op-7".to_string()),
+        operator: seed.is_multiple_of(2).then(|| "op-7".to_string()),
         biographic: BTreeMap::from([
             ("seed".to_string(), seed.to_string()),
             ("name".to_string(), format!("Person Ñandú {seed}")),
