@@ -118,12 +118,8 @@ fn re_extract(
 /// `huella rescore`.
 pub fn run(args: &RescoreArgs, face_args: &FaceArgs) -> Result<()> {
     let started = Instant::now();
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if threads == 0 {
-        bail!("--threads must be at least 1");
-    }
+    let pool = crate::input::thread_pool(args.threads)?;
+    let threads = pool.current_num_threads();
     let engine = crate::open(&args.gallery)?;
     let has_face = engine.models().iter().any(|m| m.family == Family::Face);
     let has_fingers = {
@@ -164,9 +160,6 @@ pub fn run(args: &RescoreArgs, face_args: &FaceArgs) -> Result<()> {
     errors.write_record(["template_id", "encounter", "reason"])?;
     errors.flush()?;
 
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()?;
     let bar = indicatif::ProgressBar::new(0).with_style(indicatif::ProgressStyle::with_template(
         "{bar:30} {pos}/{len} templates, {per_sec}, ETA {eta} ({msg})",
     )?);
