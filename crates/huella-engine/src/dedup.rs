@@ -544,19 +544,13 @@ impl Sources<'_> {
             }
             _ => Vec::new(),
         };
-        let (face_level, finger_levels) = models.levels(face, &fingers);
-        let levels: Vec<f64> = face_level
-            .into_iter()
-            .chain(finger_levels.into_iter().flatten())
-            .collect();
-        let finger = (!fingers.is_empty())
-            .then(|| fingers.iter().map(|f| f.score).sum::<f32>() / fingers.len() as f32);
+        let levels = models.levels(face, &fingers);
         PairScore {
             face,
-            finger,
+            finger: fusion::mean_score(&fingers),
             fingers_compared: fingers.len() as u32,
-            comparable: !levels.is_empty(),
-            fused: fusion::fuse_levels(&levels),
+            comparable: levels.comparable,
+            fused: levels.fused,
         }
     }
 

@@ -166,7 +166,8 @@ impl Engine {
             probe_fingers.iter().map(|(pos, p)| (*pos, p)).collect();
         let mut scored = Vec::with_capacity(subjects.len());
         for subject in subjects {
-            let mut faces: Vec<(Embedding, (huella_core::EncounterId, TemplateId))> = Vec::new();
+            let mut face_embs: Vec<Embedding> = Vec::new();
+            let mut face_owner: Vec<(huella_core::EncounterId, TemplateId)> = Vec::new();
             let mut subject_fingers: Vec<(FingerPosition, &PreparedFinger)> = Vec::new();
             let mut finger_owner: Vec<(huella_core::EncounterId, TemplateId)> = Vec::new();
             let held: Vec<(huella_core::EncounterId, TemplateId)> = self
@@ -187,34 +188,30 @@ impl Engine {
                     (Modality::Face, _, Some(slot)) if !probe_faces.is_empty() => {
                         if let Some(t) = self.gallery().template(id)? {
                             if let Some(emb) = embedding_of(&indexes[slot].model, &t.template) {
-                                faces.push((emb.clone(), (encounter, id)));
+                                face_embs.push(emb.clone());
+                                face_owner.push((encounter, id));
                             }
                         }
                     }
                     _ => {}
                 }
             }
-            let face_embs: Vec<Embedding> = faces.iter().map(|(e, _)| e.clone()).collect();
             let face = fusion::best_face(&probe_faces, &face_embs);
             let finger_scores = match &fingers {
                 Some(f) => fusion::finger_scores(f.matcher(), &probe_fingers, &subject_fingers),
                 None => Vec::new(),
             };
-            let (face_level, finger_levels) = models.levels(face.map(|(s, _)| s), &finger_scores);
-            let levels: Vec<f64> = face_level
-                .into_iter()
-                .chain(finger_levels.iter().flatten().copied())
-                .collect();
+            let levels = models.levels(face.map(|(s, _)| s), &finger_scores);
             let mut scores = Vec::new();
             if let Some((s, _)) = face {
                 scores.push(ModalityScore {
                     modality: Modality::Face,
                     score: Score::new(s)?,
                     compared: face_embs.len() as u32,
-                    level: face_level,
+                    level: levels.face,
                 });
             }
-            for (f, level) in finger_scores.iter().zip(&finger_levels) {
+            for (f, level) in finger_scores.iter().zip(&levels.fingers) {
                 scores.push(ModalityScore {
                     modality: Modality::Finger(f.position),
                     score: Score::new(f.score)?,
@@ -232,21 +229,19 @@ impl Engine {
                     )
                 });
             let best = match face {
-                Some((_, j)) => (faces[j].1, Modality::Face),
+                Some((_, j)) => (face_owner[j], Modality::Face),
                 None => match best_finger {
                     Some(b) => b,
                     None => continue, // nothing comparable (e.g. other finger positions)
                 },
             };
-            let mean_finger = if finger_scores.is_empty() {
-                f32::MIN
-            } else {
-                finger_scores.iter().map(|f| f.score).sum::<f32>() / finger_scores.len() as f32
-            };
             scored.push(Scored {
                 subject,
-                fused: fusion::fuse_levels(&levels),
-                raw: (face.map_or(f32::MIN, |(s, _)| s), mean_finger),
+                fused: levels.fused,
+                raw: (
+                    face.map_or(f32::MIN, |(s, _)| s),
+                    fusion::mean_score(&finger_scores).unwrap_or(f32::MIN),
+                ),
                 best: (best.0 .0, best.0 .1, best.1),
                 scores,
             });

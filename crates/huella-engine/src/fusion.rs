@@ -301,16 +301,31 @@ pub(crate) fn finger_scores(
     out
 }
 
+/// The mean of the finger scores; none without any.
+pub(crate) fn mean_score(fingers: &[FingerScore]) -> Option<f32> {
+    (!fingers.is_empty())
+        .then(|| fingers.iter().map(|f| f.score).sum::<f32>() / fingers.len() as f32)
+}
+
+/// The levels of one comparison's modalities and their fusion.
+#[derive(Debug, Clone)]
+pub(crate) struct Levels {
+    /// The face score's level; none without a face score or a face model.
+    pub(crate) face: Option<f64>,
+    /// Each finger score's level (best-of corrected); none without a finger model.
+    pub(crate) fingers: Vec<Option<f64>>,
+    /// Fisher's fusion of the levels present ([`fuse_levels`]).
+    pub(crate) fused: f64,
+    /// Whether any level is present (else nothing was comparable).
+    pub(crate) comparable: bool,
+}
+
 impl ScoreModels {
     /// The level of a face score and of each finger score (best-of corrected), none
-    /// for a modality without a model.
-    pub(crate) fn levels(
-        &self,
-        face: Option<f32>,
-        fingers: &[FingerScore],
-    ) -> (Option<f64>, Vec<Option<f64>>) {
+    /// for a modality without a model, and their fusion.
+    pub(crate) fn levels(&self, face: Option<f32>, fingers: &[FingerScore]) -> Levels {
         let face = face.and_then(|s| self.face.as_ref().map(|m| m.level(s)));
-        let fingers = fingers
+        let fingers: Vec<Option<f64>> = fingers
             .iter()
             .map(|f| {
                 self.finger
@@ -318,7 +333,16 @@ impl ScoreModels {
                     .map(|m| best_of(m.level(f.score), f.compared))
             })
             .collect();
-        (face, fingers)
+        let present: Vec<f64> = face
+            .into_iter()
+            .chain(fingers.iter().flatten().copied())
+            .collect();
+        Levels {
+            face,
+            fused: fuse_levels(&present),
+            comparable: !present.is_empty(),
+            fingers,
+        }
     }
 }
 
