@@ -205,7 +205,6 @@ fn measure(people: &[Person], face_args: &FaceArgs) -> Result<serde_json::Value>
         })
         .collect();
     let extract_s = start.elapsed().as_secs_f64();
-    let capture = |p: usize, k: usize| &captures[p * CAPTURES + k];
     let failures = |f: fn(&(Option<Template>, Option<Template>)) -> bool| {
         captures.iter().filter(|c| f(c)).count()
     };
@@ -223,7 +222,7 @@ fn measure(people: &[Person], face_args: &FaceArgs) -> Result<serde_json::Value>
         .fingers(true)
         .face(pipeline.clone())
         .build()?;
-    let result = search_all(&engine, people.len(), &capture);
+    let result = search_all(&engine, &captures);
     drop(engine);
     let _ = std::fs::remove_dir_all(&dir);
     let (ways, mated, non_mated, enrolled) = result?;
@@ -241,14 +240,14 @@ fn measure(people: &[Person], face_args: &FaceArgs) -> Result<serde_json::Value>
     }))
 }
 
-type Captures<'a> = dyn Fn(usize, usize) -> &'a (Option<Template>, Option<Template>) + 'a;
-
-/// Enrol and search; returns the per-way reports and the search counts.
-fn search_all<'a>(
+/// Enrol and search, `captures` holding [`CAPTURES`] (face, finger) per person in
+/// order; returns the per-way reports, the search counts and the persons enrolled.
+fn search_all(
     engine: &Engine,
-    persons: usize,
-    capture: &Captures<'a>,
+    captures: &[(Option<Template>, Option<Template>)],
 ) -> Result<(serde_json::Value, usize, usize, usize)> {
+    let persons = captures.len() / CAPTURES;
+    let capture = |p: usize, k: usize| &captures[p * CAPTURES + k];
     let subject = |p: usize| SubjectId::new(format!("P{p:04}"));
     let mut enrolled = Vec::new();
     for p in 0..persons {
