@@ -1,9 +1,10 @@
 //! `bench-index`: the index scale benchmark.
 //!
 //! Generates an identity-structured synthetic gallery, measures `FlatIndex` (int8 scan
-//! with f32 re-rank, and the exact f32 scan) and `HnswIndex` (build, memory, an `ef`
-//! sweep, save and reload), runs the hnswlib peer (`benches/hnswlib_peer.py`) on the same
-//! files, and writes `index-bench.json` and `index-bench.md` to `--out`.
+//! with f32 re-rank, and the exact f32 scan), `HnswIndex` (build, memory, an `ef` sweep,
+//! save and reload) and `LshIndex` (the same, sweeping the probe count), runs the hnswlib
+//! peer (`benches/hnswlib_peer.py`) on the same files, and writes `index-bench.json` and
+//! `index-bench.md` to `--out`.
 //!
 //! ```text
 //! cargo run --release -p huella-benches --bin bench-index -- \
@@ -19,7 +20,10 @@ use huella_benches::stats::LatencySummary;
 use huella_benches::synth::{generate, separation, Separation, SynthConfig, SynthData};
 use huella_benches::sys::{self, MachineInfo, MemStatus};
 use huella_core::{Embedding, TemplateId};
-use huella_index::{FlatIndex, FlatScan, Hit, HnswIndex, HnswParams, SearchParams, VectorIndex};
+use huella_index::{
+    FlatIndex, FlatScan, Hit, HnswIndex, HnswParams, IndexError, LshIndex, LshParams, SearchParams,
+    VectorIndex,
+};
 use rayon::ThreadPool;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -94,6 +98,19 @@ struct Args {
     /// Keep the data files and the saved index in --out.
     #[arg(long)]
     keep_files: bool,
+    /// Comma-separated LSH probe counts to sweep; empty skips the LSH index.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "256,512,768,1024,1536,2048"
+    )]
+    lsh_probes: Vec<usize>,
+    /// LSH hash tables.
+    #[arg(long, default_value_t = 24)]
+    lsh_tables: usize,
+    /// LSH coordinates of the last hash per table (default: `LshParams::for_gallery`).
+    #[arg(long)]
+    lsh_last_hash_dim: Option<usize>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -113,9 +130,13 @@ struct Report {
     config: Config,
     data: DataReport,
     flat: FlatReport,
-    hnsw: HnswReport,
+    hnsw: AnnReport,
+    #[serde(default)]
+    lsh: Option<AnnReport>,
     peer: Option<PeerReport>,
     comparison: Option<Comparison>,
+    #[serde(default)]
+    lsh_comparison: Option<Comparison>,
     targets: Vec<Target>,
 }
 
@@ -136,6 +157,16 @@ struct Config {
     threads: usize,
     rerank: usize,
     raw_f32_bytes: u64,
+    #[serde(default)]
+    lsh: Option<LshConfig>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LshConfig {
+    tables: usize,
+    hashes: usize,
+    last_hash_dim: usize,
+    probes: Vec<usize>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -173,6 +204,7 @@ struct FlatReport {
     exact_f32: Option<SearchStats>,
 }
 
+/// One point of a sweep: `ef` is HNSW's ef_search, or the LSH probe count.
 #[derive(Debug, Serialize, Deserialize)]
 struct SweepPoint {
     ef: usize,
@@ -180,8 +212,9 @@ struct SweepPoint {
     stats: SearchStats,
 }
 
+/// Build, memory, sweep and reload of one approximate index.
 #[derive(Debug, Serialize, Deserialize)]
-struct HnswReport {
+struct AnnReport {
     build_s: f64,
     build_cpu_s: f64,
     inserts_per_s: f64,
@@ -585,85 +618,55 @@ fn main() -> Result<()> {
     drop(int8);
     drop(flat);
 
-    // ---- hnsw
-    log(&format!(
-        "building HnswIndex (M {}, ef_construction {}, {} threads)",
-        args.m, args.ef_construction, args.threads
-    ));
+    // ---- approximate indexes
+    let bench = AnnBench {
+        single: &single,
+        build_pool: &build_pool,
+        items: &items,
+        queries: &queries,
+        params: &params,
+        data: &data,
+        reference: &reference,
+        warmup: args.warmup.min(queries.len()),
+        out: &out,
+        keep_files: args.keep_files,
+        log: &log,
+    };
     let hp = HnswParams {
         m: args.m,
         ef_construction: args.ef_construction,
         ef_search: args.ef_search.iter().copied().max().unwrap_or(64),
         seed: args.hnsw_seed,
     };
-    let before = rss_now();
-    let cpu0 = sys::process_cpu_time();
-    let t = Instant::now();
-    let mut hnsw = HnswIndex::new(dim, hp)?;
-    build_pool.install(|| hnsw.insert_batch(&items))?;
-    let hnsw_build_s = secs(t.elapsed());
-    let hnsw_build_cpu_s = secs(sys::process_cpu_time() - cpu0);
-    let hnsw_rss = rss_delta(before, rss_now());
-    let hnsw_memory = hnsw.memory_bytes() as u64;
-    if hnsw.len() != n {
-        bail!("HnswIndex holds {} records after inserting {n}", hnsw.len());
-    }
     log(&format!(
-        "built in {hnsw_build_s:.1} s ({:.0} inserts/s)",
-        n as f64 / hnsw_build_s
+        "HnswIndex (M {}, ef_construction {}, {} threads)",
+        args.m, args.ef_construction, args.threads
     ));
-    let mut sweep = Vec::new();
-    let mut last_results: Vec<Vec<Hit>> = Vec::new();
-    for &ef in &args.ef_search {
-        let timed = timed_loop(&single, &queries, args.warmup.min(queries.len()), |q| {
-            hnsw.search_with_ef(q, &params, ef)
-        })?;
-        let s = stats(&timed, &data, Some(&reference));
-        log(&format!(
-            "ef {ef}: p50 {:.3} ms, mate-recall {:.4}, recall {:.4}",
-            s.p50_ms, s.mate_recall, s.recall_vs_exact
-        ));
-        sweep.push(SweepPoint { ef, stats: s });
-        last_results = timed.results;
+    let hnsw_report = bench.measure(
+        "hnsw",
+        HnswIndex::new(dim, hp)?,
+        &args.ef_search,
+        |h, q, p, ef| h.search_with_ef(q, p, ef),
+        HnswIndex::load,
+        |h| (h.memory_bytes(), h.deleted_count()),
+    )?;
+    let mut lsh_params = LshParams::for_gallery(dim, n);
+    lsh_params.tables = args.lsh_tables;
+    if let Some(last) = args.lsh_last_hash_dim {
+        lsh_params.last_hash_dim = last;
     }
-    let ef_last = *args.ef_search.last().unwrap_or(&64);
-    let index_path = out.join("hnsw.huella-index");
-    let t = Instant::now();
-    hnsw.save(&index_path)?;
-    let save_s = secs(t.elapsed());
-    let file_bytes = std::fs::metadata(&index_path)?.len();
-    let deleted_count = hnsw.deleted_count();
-    drop(hnsw);
-    sys::release_free_memory();
-    let t = Instant::now();
-    let reloaded = HnswIndex::load(&index_path)?;
-    let load_s = secs(t.elapsed());
-    let mut reload_equal = reloaded.len() == n;
-    for (q, expected) in queries.iter().zip(&last_results) {
-        let got = reloaded.search_with_ef(q, &params, ef_last)?;
-        reload_equal &= got == *expected;
-    }
-    log(&format!(
-        "save {save_s:.2} s, load {load_s:.2} s, reload equal: {reload_equal}"
-    ));
-    drop(reloaded);
-    if !args.keep_files {
-        std::fs::remove_file(&index_path).ok();
-    }
-    let hnsw_report = HnswReport {
-        build_s: hnsw_build_s,
-        build_cpu_s: hnsw_build_cpu_s,
-        inserts_per_s: n as f64 / hnsw_build_s.max(1e-9),
-        memory_bytes: hnsw_memory,
-        rss_delta_bytes: hnsw_rss,
-        bytes_per_record: hnsw_memory as f64 / n as f64,
-        memory_to_raw_f32: hnsw_memory as f64 / raw_f32_bytes as f64,
-        deleted_count,
-        sweep,
-        save_s,
-        file_bytes,
-        load_s,
-        reload_equal,
+    let lsh_report = if args.lsh_probes.is_empty() {
+        None
+    } else {
+        log(&format!("LshIndex ({lsh_params:?})"));
+        Some(bench.measure(
+            "lsh",
+            LshIndex::new(dim, lsh_params)?,
+            &args.lsh_probes,
+            |l, q, p, probes| l.search_with_probes(q, p, probes),
+            LshIndex::load,
+            |l| (l.memory_bytes(), 0),
+        )?)
     };
     drop(items);
 
@@ -709,6 +712,10 @@ fn main() -> Result<()> {
     }
 
     let comparison = peer.as_ref().map(|p| compare(&hnsw_report, p));
+    let lsh_comparison = peer
+        .as_ref()
+        .zip(lsh_report.as_ref())
+        .map(|(p, l)| compare(l, p));
     let mut report = Report {
         schema: "huella-index-bench/1".into(),
         command,
@@ -733,6 +740,12 @@ fn main() -> Result<()> {
             threads: args.threads,
             rerank: args.rerank,
             raw_f32_bytes,
+            lsh: lsh_report.as_ref().map(|_| LshConfig {
+                tables: lsh_params.tables,
+                hashes: lsh_params.hashes,
+                last_hash_dim: lsh_params.last_hash_dim,
+                probes: args.lsh_probes.clone(),
+            }),
         },
         data: DataReport {
             generate_s,
@@ -745,8 +758,10 @@ fn main() -> Result<()> {
         },
         flat: flat_report,
         hnsw: hnsw_report,
+        lsh: lsh_report,
         peer,
         comparison,
+        lsh_comparison,
         targets: Vec::new(),
     };
     report.targets = targets(&report);
@@ -760,6 +775,105 @@ fn main() -> Result<()> {
     Ok(())
 }
 
+/// What every approximate index is measured on.
+struct AnnBench<'a> {
+    single: &'a ThreadPool,
+    build_pool: &'a ThreadPool,
+    items: &'a [(TemplateId, Embedding)],
+    queries: &'a [Embedding],
+    params: &'a SearchParams<'a>,
+    data: &'a SynthData,
+    reference: &'a [Vec<u64>],
+    warmup: usize,
+    out: &'a Path,
+    keep_files: bool,
+    log: &'a dyn Fn(&str),
+}
+
+impl AnnBench<'_> {
+    /// Build `index` from every item on the build pool, sweep `knobs` single-threaded,
+    /// save, reload with `load` and check that the reloaded index answers the same.
+    /// `memory` gives (memory_bytes, deleted count).
+    fn measure<I: VectorIndex>(
+        &self,
+        name: &str,
+        mut index: I,
+        knobs: &[usize],
+        search: impl Fn(&I, &Embedding, &SearchParams<'_>, usize) -> Result<Vec<Hit>, IndexError> + Sync,
+        load: impl Fn(&Path) -> Result<I, IndexError>,
+        memory: impl Fn(&I) -> (usize, usize),
+    ) -> Result<AnnReport> {
+        let n = self.items.len();
+        let raw_f32_bytes = (n * index.dimension() * 4) as f64;
+        let before = rss_now();
+        let cpu0 = sys::process_cpu_time();
+        let t = Instant::now();
+        self.build_pool.install(|| index.insert_batch(self.items))?;
+        let build_s = secs(t.elapsed());
+        let build_cpu_s = secs(sys::process_cpu_time() - cpu0);
+        let rss = rss_delta(before, rss_now());
+        let (memory_bytes, deleted_count) = memory(&index);
+        if index.len() != n {
+            bail!("{name} holds {} records after inserting {n}", index.len());
+        }
+        (self.log)(&format!(
+            "{name} built in {build_s:.1} s ({:.0} inserts/s)",
+            n as f64 / build_s
+        ));
+        let mut sweep = Vec::new();
+        let mut last_results: Vec<Vec<Hit>> = Vec::new();
+        for &knob in knobs {
+            let timed = timed_loop(self.single, self.queries, self.warmup, |q| {
+                search(&index, q, self.params, knob)
+            })?;
+            let s = stats(&timed, self.data, Some(self.reference));
+            (self.log)(&format!(
+                "{name} {knob}: p50 {:.3} ms, mate-recall {:.4}, recall {:.4}",
+                s.p50_ms, s.mate_recall, s.recall_vs_exact
+            ));
+            sweep.push(SweepPoint { ef: knob, stats: s });
+            last_results = timed.results;
+        }
+        let knob_last = knobs.last().copied().unwrap_or(64);
+        let index_path = self.out.join(format!("{name}.huella-index"));
+        let t = Instant::now();
+        index.save(&index_path)?;
+        let save_s = secs(t.elapsed());
+        let file_bytes = std::fs::metadata(&index_path)?.len();
+        drop(index);
+        sys::release_free_memory();
+        let t = Instant::now();
+        let reloaded = load(&index_path)?;
+        let load_s = secs(t.elapsed());
+        let mut reload_equal = reloaded.len() == n;
+        for (q, expected) in self.queries.iter().zip(&last_results) {
+            reload_equal &= search(&reloaded, q, self.params, knob_last)? == *expected;
+        }
+        (self.log)(&format!(
+            "{name} save {save_s:.2} s, load {load_s:.2} s, reload equal: {reload_equal}"
+        ));
+        drop(reloaded);
+        if !self.keep_files {
+            std::fs::remove_file(&index_path).ok();
+        }
+        Ok(AnnReport {
+            build_s,
+            build_cpu_s,
+            inserts_per_s: n as f64 / build_s.max(1e-9),
+            memory_bytes: memory_bytes as u64,
+            rss_delta_bytes: rss,
+            bytes_per_record: memory_bytes as f64 / n as f64,
+            memory_to_raw_f32: memory_bytes as f64 / raw_f32_bytes,
+            deleted_count,
+            sweep,
+            save_s,
+            file_bytes,
+            load_s,
+            reload_equal,
+        })
+    }
+}
+
 const METHOD: &str = "For each hnswlib ef, our QPS per CPU-second is read at hnswlib's recall: \
 linear interpolation in recall between our two bracketing ef points (if our smallest ef \
 already reaches it, that point's QPS; none if our largest ef does not), and, without \
@@ -769,7 +883,7 @@ dominated points are shown but not used for the target. hnswlib's QPS is \
 its single-thread batch knn_query (no Python per-call overhead); ours is the per-query \
 single-thread loop.";
 
-fn compare(ours: &HnswReport, peer: &PeerReport) -> Comparison {
+fn compare(ours: &AnnReport, peer: &PeerReport) -> Comparison {
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
     let rows = |ours_pts: Vec<Point>, peer_pts: Vec<(usize, f64, f64)>| -> Vec<EqualRecallRow> {
         peer_pts
@@ -840,24 +954,47 @@ fn targets(r: &Report) -> Vec<Target> {
         measured: format!("p50 {:.2} ms, mate-recall {:.4}", f.p50_ms, f.mate_recall),
         met: Some(f.p50_ms <= 20.0 && f.mate_recall >= 1.0),
     });
-    let ann = r
-        .hnsw
+    let anns = [
+        ("HNSW", "ef", Some(&r.hnsw), r.comparison.as_ref()),
+        ("LSH", "probes", r.lsh.as_ref(), r.lsh_comparison.as_ref()),
+    ];
+    for (label, knob, ann, cmp) in anns {
+        if let Some(ann) = ann {
+            ann_targets(&mut out, r, label, knob, ann, cmp);
+        }
+    }
+    out
+}
+
+/// The approximate-index targets for one index.
+fn ann_targets(
+    out: &mut Vec<Target>,
+    r: &Report,
+    label: &str,
+    knob: &str,
+    ann: &AnnReport,
+    cmp: Option<&Comparison>,
+) {
+    let first = ann
         .sweep
         .iter()
         .filter(|p| p.stats.mate_recall >= 0.99)
         .min_by_key(|p| p.ef);
     out.push(Target {
-        name: "ANN latency".into(),
+        name: format!("{label} latency"),
         goal: "p50 <= 1 ms at mate-recall >= 0.99".into(),
-        measured: ann.map_or("no ef in the sweep reached mate-recall 0.99".into(), |p| {
-            format!(
-                "ef {}: p50 {:.3} ms, mate-recall {:.4}",
-                p.ef, p.stats.p50_ms, p.stats.mate_recall
-            )
-        }),
-        met: Some(ann.is_some_and(|p| p.stats.p50_ms <= 1.0)),
+        measured: first.map_or(
+            format!("no {knob} in the sweep reached mate-recall 0.99"),
+            |p| {
+                format!(
+                    "{knob} {}: p50 {:.3} ms, mate-recall {:.4}",
+                    p.ef, p.stats.p50_ms, p.stats.mate_recall
+                )
+            },
+        ),
+        met: Some(first.is_some_and(|p| p.stats.p50_ms <= 1.0)),
     });
-    if let (Some(c), Some(p)) = (&r.comparison, &r.peer) {
+    if let (Some(c), Some(p)) = (cmp, &r.peer) {
         let rows: Vec<&EqualRecallRow> = c
             .at_equal_mate_recall
             .iter()
@@ -890,45 +1027,44 @@ fn targets(r: &Report) -> Vec<Target> {
             );
         }
         out.push(Target {
-            name: "ANN QPS vs hnswlib".into(),
+            name: format!("{label} QPS vs hnswlib"),
             goal: "QPS per CPU-second >= hnswlib's at equal mate-recall (every hnswlib ef not dominated by another)".into(),
             measured,
             met: Some(worst >= 1.0 && unreached.is_empty()),
         });
         out.push(Target {
-            name: "build rate vs hnswlib".into(),
+            name: format!("{label} build rate vs hnswlib"),
             goal: format!("inserts/s >= hnswlib's ({} threads)", r.config.threads),
             measured: format!(
                 "{:.0} vs {:.0} inserts/s (ratio {:.2})",
-                r.hnsw.inserts_per_s, p.inserts_per_s, c.build_inserts_per_s_ratio
+                ann.inserts_per_s, p.inserts_per_s, c.build_inserts_per_s_ratio
             ),
             met: Some(c.build_inserts_per_s_ratio >= 1.0),
         });
     } else {
         out.push(Target {
-            name: "ANN QPS and build rate vs hnswlib".into(),
+            name: format!("{label} QPS and build rate vs hnswlib"),
             goal: ">= hnswlib's".into(),
             measured: "peer not run".into(),
             met: None,
         });
     }
     out.push(Target {
-        name: "HNSW memory".into(),
+        name: format!("{label} memory"),
         goal: "memory_bytes <= 1.5 x raw f32".into(),
         measured: format!(
             "{:.3} x raw f32 ({:.1} MiB)",
-            r.hnsw.memory_to_raw_f32,
-            mib(r.hnsw.memory_bytes as f64)
+            ann.memory_to_raw_f32,
+            mib(ann.memory_bytes as f64)
         ),
-        met: Some(r.hnsw.memory_to_raw_f32 <= 1.5),
+        met: Some(ann.memory_to_raw_f32 <= 1.5),
     });
     out.push(Target {
-        name: "HNSW reload".into(),
+        name: format!("{label} reload"),
         goal: "load < 5 s, results equal".into(),
-        measured: format!("{:.2} s, equal: {}", r.hnsw.load_s, r.hnsw.reload_equal),
-        met: Some(r.hnsw.load_s < 5.0 && r.hnsw.reload_equal),
+        measured: format!("{:.2} s, equal: {}", ann.load_s, ann.reload_equal),
+        met: Some(ann.load_s < 5.0 && ann.reload_equal),
     });
-    out
 }
 
 fn mib(b: f64) -> f64 {
@@ -1052,43 +1188,27 @@ Generation {:.2} s, writing the .npy files {:.2} s (neither counted as build). R
     );
 
     let h = &r.hnsw;
-    let _ = writeln!(s, "## HnswIndex\n");
-    let _ = writeln!(
-        s,
-        "M {}, ef_construction {}. Build (insert_batch in a {}-thread pool) {:.2} s wall, {:.2} CPU-s = **{:.0} inserts/s**. \
-memory_bytes {:.1} MiB = {:.0} bytes/record = **{:.3} x raw f32**; RSS delta {:.1} MiB. \
-Save {:.2} s ({:.1} MiB file), **reload {:.2} s**, reloaded results equal: {}. Deleted: {}.\n",
-        c.m,
-        c.ef_construction,
-        c.threads,
-        h.build_s,
-        h.build_cpu_s,
-        h.inserts_per_s,
-        mib(h.memory_bytes as f64),
-        h.bytes_per_record,
-        h.memory_to_raw_f32,
-        mib(h.rss_delta_bytes as f64),
-        h.save_s,
-        mib(h.file_bytes as f64),
-        h.load_s,
-        h.reload_equal,
-        h.deleted_count
+    ann_section(
+        &mut s,
+        r,
+        "HnswIndex",
+        &format!("M {}, ef_construction {}", c.m, c.ef_construction),
+        "ef",
+        h,
     );
-    let _ = writeln!(
-        s,
-        "| ef | p50 ms | p99 ms | mean ms | QPS/CPU-s | mate-recall@{} | recall@{} vs {} |",
-        c.k, c.k, d.reference
-    );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
-    for p in &h.sweep {
-        let t = &p.stats;
-        let _ = writeln!(
-            s,
-            "| {} | {:.3} | {:.3} | {:.3} | {:.0} | {:.4} | {:.4} |",
-            p.ef, t.p50_ms, t.p99_ms, t.mean_ms, t.qps_per_cpu_s, t.mate_recall, t.recall_vs_exact
+    if let (Some(l), Some(lc)) = (&r.lsh, &c.lsh) {
+        ann_section(
+            &mut s,
+            r,
+            "LshIndex",
+            &format!(
+                "{} tables of {} cross-polytope hashes (last over {} coordinates)",
+                lc.tables, lc.hashes, lc.last_hash_dim
+            ),
+            "probes",
+            l,
         );
     }
-    let _ = writeln!(s);
 
     if let (Some(p), Some(cmp)) = (&r.peer, &r.comparison) {
         let _ = writeln!(
@@ -1153,33 +1273,23 @@ Save {:.2} s ({:.1} MiB file), **reload {:.2} s**, reloaded results equal: {}. D
             );
         }
         let _ = writeln!(s, "\n### QPS at equal recall\n\n{}\n", cmp.method);
-        for (title, rows) in [
-            ("mate-recall", &cmp.at_equal_mate_recall),
-            ("recall vs exact", &cmp.at_equal_recall_vs_exact),
-        ] {
-            let _ = writeln!(s, "| hnswlib ef | hnswlib {title} | hnswlib QPS | Huella QPS interpolated | ratio | Huella first ef reaching it (QPS) | ratio |");
-            let _ = writeln!(s, "|---|---|---|---|---|---|---|");
-            for row in rows {
-                let _ = writeln!(
-                    s,
-                    "| {}{} | {:.4} | {:.0} | {} | {} | {} | {} |",
-                    row.peer_ef,
-                    if row.peer_dominated {
-                        " (dominated)"
-                    } else {
-                        ""
-                    },
-                    row.peer_recall,
-                    row.peer_qps,
-                    opt(row.ours.interpolated_qps, 0),
-                    opt(row.ratio_interpolated, 2),
-                    row.ours
-                        .first_ef
-                        .map_or("not reached".into(), |(ef, q)| format!("{ef} ({q:.0})")),
-                    opt(row.ratio_first_ef, 2)
-                );
-            }
-            let _ = writeln!(s);
+        let lsh = r.lsh_comparison.as_ref().map(|l| ("LshIndex", "probes", l));
+        for (index, knob, cmp) in std::iter::once(("HnswIndex", "ef", cmp)).chain(lsh) {
+            equal_recall_tables(&mut s, index, knob, cmp);
+        }
+        if let (Some(l), Some(lc)) = (&r.lsh, &r.lsh_comparison) {
+            let _ = writeln!(
+                s,
+                "LshIndex against hnswlib: build {:.0} vs {:.0} inserts/s (ratio {:.2}), \
+reload {:.2} s vs {:.2} s, saved file {:.1} vs {:.1} MiB.\n",
+                l.inserts_per_s,
+                p.inserts_per_s,
+                lc.build_inserts_per_s_ratio,
+                l.load_s,
+                p.load_s,
+                mib(l.file_bytes as f64),
+                mib(p.file_bytes as f64)
+            );
         }
     }
 
@@ -1197,4 +1307,77 @@ Save {:.2} s ({:.1} MiB file), **reload {:.2} s**, reloaded results equal: {}. D
         let _ = writeln!(s, "| {} | {} | {} | {} |", t.name, t.goal, t.measured, met);
     }
     s
+}
+
+/// Build, memory and reload of one approximate index, then its sweep.
+fn ann_section(s: &mut String, r: &Report, title: &str, setup: &str, knob: &str, h: &AnnReport) {
+    let c = &r.config;
+    let _ = writeln!(s, "## {title}\n");
+    let _ = writeln!(
+        s,
+        "{setup}. Build (insert_batch in a {}-thread pool) {:.2} s wall, {:.2} CPU-s = **{:.0} inserts/s**. \
+memory_bytes {:.1} MiB = {:.0} bytes/record = **{:.3} x raw f32**; RSS delta {:.1} MiB. \
+Save {:.2} s ({:.1} MiB file), **reload {:.2} s**, reloaded results equal: {}. Deleted: {}.\n",
+        c.threads,
+        h.build_s,
+        h.build_cpu_s,
+        h.inserts_per_s,
+        mib(h.memory_bytes as f64),
+        h.bytes_per_record,
+        h.memory_to_raw_f32,
+        mib(h.rss_delta_bytes as f64),
+        h.save_s,
+        mib(h.file_bytes as f64),
+        h.load_s,
+        h.reload_equal,
+        h.deleted_count
+    );
+    let _ = writeln!(
+        s,
+        "| {knob} | p50 ms | p99 ms | mean ms | QPS/CPU-s | mate-recall@{} | recall@{} vs {} |",
+        c.k, c.k, r.data.reference
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+    for p in &h.sweep {
+        let t = &p.stats;
+        let _ = writeln!(
+            s,
+            "| {} | {:.3} | {:.3} | {:.3} | {:.0} | {:.4} | {:.4} |",
+            p.ef, t.p50_ms, t.p99_ms, t.mean_ms, t.qps_per_cpu_s, t.mate_recall, t.recall_vs_exact
+        );
+    }
+    let _ = writeln!(s);
+}
+
+/// Our QPS at each hnswlib recall, for mate-recall and recall against the exact top-k.
+fn equal_recall_tables(s: &mut String, index: &str, knob: &str, cmp: &Comparison) {
+    for (title, rows) in [
+        ("mate-recall", &cmp.at_equal_mate_recall),
+        ("recall vs exact", &cmp.at_equal_recall_vs_exact),
+    ] {
+        let _ = writeln!(s, "{index}, {title}:\n");
+        let _ = writeln!(s, "| hnswlib ef | hnswlib {title} | hnswlib QPS | Huella QPS interpolated | ratio | Huella first {knob} reaching it (QPS) | ratio |");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+        for row in rows {
+            let _ = writeln!(
+                s,
+                "| {}{} | {:.4} | {:.0} | {} | {} | {} | {} |",
+                row.peer_ef,
+                if row.peer_dominated {
+                    " (dominated)"
+                } else {
+                    ""
+                },
+                row.peer_recall,
+                row.peer_qps,
+                opt(row.ours.interpolated_qps, 0),
+                opt(row.ratio_interpolated, 2),
+                row.ours
+                    .first_ef
+                    .map_or("not reached".into(), |(ef, q)| format!("{ef} ({q:.0})")),
+                opt(row.ratio_first_ef, 2)
+            );
+        }
+        let _ = writeln!(s);
+    }
 }

@@ -1,6 +1,6 @@
 //! The exact index: every stored vector is scored for every query.
 
-use crate::format::{IndexFile, Kind, Writer};
+use crate::format::{IndexFile, Kind, Reader, Writer};
 use crate::topk::TopK;
 use crate::{simd, IndexError, SearchParams, VectorIndex};
 use huella_core::{Embedding, TemplateId};
@@ -121,12 +121,22 @@ impl FlatIndex {
         self.ids.iter().copied()
     }
 
-    fn row(&self, slot: usize) -> &[f32] {
+    /// The slot holding `id`.
+    pub(crate) fn slot_of(&self, id: TemplateId) -> Option<usize> {
+        self.slots.get(&id).copied()
+    }
+
+    /// The id stored in `slot`.
+    pub(crate) fn id_at(&self, slot: usize) -> TemplateId {
+        self.ids[slot]
+    }
+
+    pub(crate) fn row(&self, slot: usize) -> &[f32] {
         &self.vectors[slot * self.dim..(slot + 1) * self.dim]
     }
 
     /// Room for `rows` more vectors.
-    fn reserve(&mut self, rows: usize) {
+    pub(crate) fn reserve(&mut self, rows: usize) {
         self.ids.reserve(rows);
         self.slots.reserve(rows);
         self.scales.reserve(rows);
@@ -144,7 +154,8 @@ impl FlatIndex {
         }
     }
 
-    fn push(&mut self, id: TemplateId, v: &[f32]) {
+    /// Append a vector the caller has validated (dimension, id not present).
+    pub(crate) fn push(&mut self, id: TemplateId, v: &[f32]) {
         self.slots.insert(id, self.ids.len());
         self.ids.push(id);
         self.vectors.extend_from_slice(v);
@@ -196,18 +207,7 @@ impl FlatIndex {
         count: usize,
         accept: impl Fn(usize) -> bool,
     ) -> Vec<usize> {
-        let mut q8 = Vec::with_capacity(self.dim);
-        quantize(query, &mut q8);
-        // The query scale is common to every row, so it is left out of the ranking.
-        let mut top = TopK::new(count);
-        let mut threshold = top.threshold();
-        let mut offer = |slot: usize, dot: i32, top: &mut TopK<usize>| {
-            let approx = dot as f32 * self.scales[slot];
-            if approx >= threshold && accept(slot) {
-                top.push(approx, slot);
-                threshold = top.threshold();
-            }
-        };
+        let mut ranker = Int8Ranker::new(self, query, count, accept);
         let block = 4 * self.dim;
         let blocks = self.codes.chunks_exact(block);
         let tail = blocks.remainder();
@@ -219,20 +219,64 @@ impl FlatIndex {
             if let Some(next) = self.codes.get(slot * self.dim + ahead..) {
                 simd::prefetch_far(next, block.div_ceil(64));
             }
-            for (j, dot) in simd::dot_i8_x4(&q8, rows).into_iter().enumerate() {
-                offer(slot + j, dot, &mut top);
+            for (j, dot) in simd::dot_i8_x4(&ranker.q8, rows).into_iter().enumerate() {
+                ranker.offer(slot + j, dot);
             }
             slot += 4;
         }
         for row in tail.chunks_exact(self.dim) {
-            offer(slot, simd::dot_i8(&q8, row), &mut top);
+            ranker.offer(slot, simd::dot_i8(&ranker.q8, row));
             slot += 1;
         }
-        top.into_sorted().into_iter().map(|(_, s)| s).collect()
+        ranker.finish()
     }
 
-    pub(crate) fn decode(file: &IndexFile) -> Result<Self, IndexError> {
-        let mut r = file.body(Kind::Flat)?;
+    /// Exactly scored candidates that contain the `k` best of `slots` (which must be
+    /// distinct): an int8 pass keeps the best `max(k * 4, rerank)`, re-scored in f32.
+    pub(crate) fn rank_slots(
+        &self,
+        query: &[f32],
+        slots: &[u32],
+        k: usize,
+        rerank: usize,
+        accept: impl Fn(usize) -> bool,
+    ) -> Vec<(f32, TemplateId)> {
+        let mut ranker = Int8Ranker::new(self, query, rerank.max(k.saturating_mul(4)), accept);
+        // Rows are scattered: prefetch each row and its scale well ahead so that several
+        // cache misses are in flight at once.
+        const AHEAD: usize = 32;
+        for (i, &slot) in slots.iter().enumerate() {
+            if let Some(&next) = slots.get(i + AHEAD) {
+                let next = next as usize;
+                let row = next * self.dim;
+                simd::prefetch(&self.codes[row..row + self.dim], self.dim.div_ceil(64));
+                simd::prefetch(&self.scales[next..=next], 1);
+            }
+            let slot = slot as usize;
+            let row = &self.codes[slot * self.dim..(slot + 1) * self.dim];
+            ranker.offer(slot, simd::dot_i8(&ranker.q8, row));
+        }
+        let best = ranker.finish();
+        self.score_slots(query, best.into_iter()).collect()
+    }
+
+    /// Write the kind-independent part of the body: dimension, scan, ids and vectors.
+    pub(crate) fn write_body(&self, w: &mut Writer) -> Result<(), IndexError> {
+        w.u32(self.dim as u32)?;
+        match self.scan {
+            FlatScan::ExactF32 => w.u32(0)?,
+            FlatScan::Int8Rerank { rerank } => {
+                w.u32(1)?;
+                w.len(rerank.min(u32::MAX as usize))?;
+            }
+        }
+        w.len(self.ids.len())?;
+        w.u64s(self.ids.iter().map(|id| id.0))?;
+        w.f32s(&self.vectors)
+    }
+
+    /// Read what [`FlatIndex::write_body`] wrote.
+    pub(crate) fn read_body(r: &mut Reader<'_>) -> Result<Self, IndexError> {
         let dim = r.u32("dimension")? as usize;
         let scan = match r.u32("scan")? {
             0 => FlatScan::ExactF32,
@@ -245,16 +289,61 @@ impl FlatIndex {
         let count = r.len("vector count", usize::MAX)?;
         let ids = r.u64s(count, "ids")?;
         let vectors = r.unit_rows(count, dim, "vectors")?;
-        r.finish()?;
         index.reserve(count);
         for (id, row) in ids.into_iter().zip(vectors.chunks_exact(dim)) {
             let id = TemplateId(id);
             if index.slots.contains_key(&id) {
-                return Err(file.corrupt(format!("duplicate id {id}")));
+                return Err(r.corrupt(format!("duplicate id {id}")));
             }
             index.push(id, row);
         }
         Ok(index)
+    }
+
+    pub(crate) fn decode(file: &IndexFile) -> Result<Self, IndexError> {
+        let mut r = file.body(Kind::Flat)?;
+        let index = Self::read_body(&mut r)?;
+        r.finish()?;
+        Ok(index)
+    }
+}
+
+/// Keeps the best slots by int8 dot product with a quantised query. The query scale is
+/// common to every row, so it is left out of the ranking.
+struct Int8Ranker<'a, F> {
+    index: &'a FlatIndex,
+    q8: Vec<i8>,
+    top: TopK<usize>,
+    threshold: f32,
+    accept: F,
+}
+
+impl<'a, F: Fn(usize) -> bool> Int8Ranker<'a, F> {
+    fn new(index: &'a FlatIndex, query: &[f32], count: usize, accept: F) -> Self {
+        let mut q8 = Vec::with_capacity(index.dim);
+        quantize(query, &mut q8);
+        let top = TopK::new(count);
+        let threshold = top.threshold();
+        Self {
+            index,
+            q8,
+            top,
+            threshold,
+            accept,
+        }
+    }
+
+    #[inline]
+    fn offer(&mut self, slot: usize, dot: i32) {
+        let approx = dot as f32 * self.index.scales[slot];
+        if approx >= self.threshold && (self.accept)(slot) {
+            self.top.push(approx, slot);
+            self.threshold = self.top.threshold();
+        }
+    }
+
+    fn finish(self) -> Vec<usize> {
+        self.top.into_sorted().into_iter().map(|(_, s)| s).collect()
     }
 }
 
@@ -325,17 +414,7 @@ impl VectorIndex for FlatIndex {
 
     fn save(&self, path: &Path) -> Result<(), IndexError> {
         let mut w = Writer::create(path, Kind::Flat)?;
-        w.u32(self.dim as u32)?;
-        match self.scan {
-            FlatScan::ExactF32 => w.u32(0)?,
-            FlatScan::Int8Rerank { rerank } => {
-                w.u32(1)?;
-                w.len(rerank.min(u32::MAX as usize))?;
-            }
-        }
-        w.len(self.ids.len())?;
-        w.u64s(self.ids.iter().map(|id| id.0))?;
-        w.f32s(&self.vectors)?;
+        self.write_body(&mut w)?;
         w.commit()
     }
 }

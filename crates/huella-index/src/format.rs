@@ -3,7 +3,7 @@
 //! ```text
 //! magic    8 bytes  "HUELLAIX"
 //! version  u32      FORMAT_VERSION
-//! kind     u32      1 = flat, 2 = hnsw
+//! kind     u32      1 = flat, 2 = hnsw, 3 = lsh
 //! body     ...      kind-specific, little-endian
 //! crc32    u32      over every byte before it
 //! ```
@@ -29,6 +29,7 @@ const CRC_LEN: usize = 4;
 pub(crate) enum Kind {
     Flat = 1,
     Hnsw = 2,
+    Lsh = 3,
 }
 
 impl Kind {
@@ -36,6 +37,7 @@ impl Kind {
         match self {
             Kind::Flat => "flat",
             Kind::Hnsw => "hnsw",
+            Kind::Lsh => "lsh",
         }
     }
 }
@@ -204,6 +206,7 @@ impl IndexFile {
         let kind = match word(12) {
             1 => Kind::Flat,
             2 => Kind::Hnsw,
+            3 => Kind::Lsh,
             other => return Err(corrupt(path, format!("unknown index kind {other}"))),
         };
         Ok(Self {

@@ -7,8 +7,11 @@
 //!   int8-quantised scan that re-ranks its best candidates in f32. It is the oracle the
 //!   approximate index is tested against.
 //! * [`HnswIndex`] is a hierarchical navigable small-world graph for large galleries.
+//! * [`LshIndex`] is cross-polytope locality-sensitive hashing with multi-probe search,
+//!   for large galleries of identity-structured embeddings, where a graph walk has
+//!   little gradient to follow.
 //!
-//! Both implement [`VectorIndex`] and save to a versioned, checksummed file that
+//! All three implement [`VectorIndex`] and save to a versioned, checksummed file that
 //! [`load_index`] reopens whatever its kind.
 //!
 //! ```
@@ -45,6 +48,7 @@ mod error;
 mod flat;
 mod format;
 mod hnsw;
+mod lsh;
 #[allow(unsafe_code)]
 mod simd;
 mod topk;
@@ -52,6 +56,7 @@ mod topk;
 pub use error::IndexError;
 pub use flat::{FlatIndex, FlatScan};
 pub use hnsw::{HnswIndex, HnswParams};
+pub use lsh::{LshIndex, LshParams};
 
 use huella_core::{Embedding, TemplateId};
 use std::collections::HashSet;
@@ -172,6 +177,7 @@ pub fn load_index(path: &Path) -> Result<Box<dyn VectorIndex>, IndexError> {
     Ok(match file.kind() {
         format::Kind::Flat => Box::new(FlatIndex::decode(&file)?),
         format::Kind::Hnsw => Box::new(HnswIndex::decode(&file)?),
+        format::Kind::Lsh => Box::new(LshIndex::decode(&file)?),
     })
 }
 

@@ -11,6 +11,7 @@ struct Kernels {
     dot_f32: fn(&[f32], &[f32]) -> f32,
     dot_i8: fn(&[i8], &[i8]) -> i32,
     dot_i8_x4: fn(&[i8], &[i8]) -> [i32; 4],
+    sign_hadamard: fn(&mut [f32], &[f32], usize),
 }
 
 static KERNELS: OnceLock<Kernels> = OnceLock::new();
@@ -24,6 +25,7 @@ fn kernels() -> &'static Kernels {
                     dot_f32: avx2::dot_f32,
                     dot_i8: avx2::dot_i8,
                     dot_i8_x4: avx2::dot_i8_x4,
+                    sign_hadamard: avx2::sign_hadamard,
                 };
             }
         }
@@ -31,8 +33,18 @@ fn kernels() -> &'static Kernels {
             dot_f32: scalar::dot_f32,
             dot_i8: scalar::dot_i8,
             dot_i8_x4: scalar::dot_i8_x4,
+            sign_hadamard: scalar::sign_hadamard,
         }
     })
+}
+
+/// Pseudo-random rotation rounds over `width` interleaved vectors: for each chunk of
+/// `signs` as long as `y`, multiply `y` by it, then apply an unnormalised fast
+/// Walsh-Hadamard transform to every column (`y` holds a power-of-two number of rows of
+/// `width` values; column `h` is one vector).
+#[inline]
+pub(crate) fn sign_hadamard(y: &mut [f32], signs: &[f32], width: usize) {
+    (kernels().sign_hadamard)(y, signs, width)
 }
 
 /// Dot product of two f32 vectors (over the shorter length).
@@ -113,6 +125,29 @@ pub(crate) fn advise_huge_pages<T>(v: &Vec<T>) {
 }
 
 mod scalar {
+    /// Every butterfly adds and subtracts whole rows, so it vectorises at every stage.
+    #[inline(always)]
+    pub(super) fn sign_hadamard(y: &mut [f32], signs: &[f32], width: usize) {
+        let n = y.len() / width.max(1);
+        for round in signs.chunks_exact(y.len().max(1)) {
+            for (x, s) in y.iter_mut().zip(round) {
+                *x *= s;
+            }
+            let mut h = 1;
+            while h < n {
+                for block in y.chunks_exact_mut(2 * h * width) {
+                    let (a, b) = block.split_at_mut(h * width);
+                    for (x, z) in a.iter_mut().zip(b.iter_mut()) {
+                        let (sum, diff) = (*x + *z, *x - *z);
+                        *x = sum;
+                        *z = diff;
+                    }
+                }
+                h *= 2;
+            }
+        }
+    }
+
     pub(super) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
         // Eight independent lanes let the compiler vectorise where it can.
         let mut lanes = [0.0f32; 8];
@@ -147,6 +182,17 @@ mod avx2 {
     pub(super) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
         // SAFETY: this kernel is only installed after AVX2 and FMA were detected.
         unsafe { dot_f32_impl(a, b) }
+    }
+
+    pub(super) fn sign_hadamard(y: &mut [f32], signs: &[f32], width: usize) {
+        // SAFETY: this kernel is only installed after AVX2 and FMA were detected.
+        unsafe { sign_hadamard_impl(y, signs, width) }
+    }
+
+    /// The portable code, compiled for AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn sign_hadamard_impl(y: &mut [f32], signs: &[f32], width: usize) {
+        super::scalar::sign_hadamard(y, signs, width)
     }
 
     pub(super) fn dot_i8(q: &[i8], row: &[i8]) -> i32 {

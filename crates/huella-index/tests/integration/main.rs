@@ -7,5 +7,6 @@ mod data;
 mod fixtures;
 mod flat;
 mod hnsw;
+mod lsh;
 mod persistence;
 mod timing;

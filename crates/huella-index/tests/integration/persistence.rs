@@ -3,8 +3,8 @@
 use crate::data::Clustered;
 use huella_core::{Embedding, TemplateId};
 use huella_index::{
-    load_index, FlatIndex, FlatScan, HnswIndex, HnswParams, IdFilter, IndexError, SearchParams,
-    VectorIndex,
+    load_index, FlatIndex, FlatScan, HnswIndex, HnswParams, IdFilter, IndexError, LshIndex,
+    LshParams, SearchParams, VectorIndex,
 };
 use std::path::{Path, PathBuf};
 
@@ -29,6 +29,22 @@ fn hnsw(data: &Clustered) -> HnswIndex {
     let mut index = HnswIndex::new(data.gallery[0].1.dimension(), params).unwrap();
     index.insert_batch(&data.gallery).unwrap();
     index.remove(data.gallery[1].0).unwrap();
+    index
+}
+
+/// An LSH index with vectors in the tables, some pending and one hole.
+fn lsh(data: &Clustered) -> LshIndex {
+    let dim = data.gallery[0].1.dimension();
+    let mut params = LshParams::for_gallery(dim, data.gallery.len());
+    params.tables = 4;
+    let mut index = LshIndex::new(dim, params).unwrap();
+    let (head, tail) = data.gallery.split_at(data.gallery.len() / 2);
+    index.insert_batch(head).unwrap();
+    index.remove(data.gallery[1].0).unwrap();
+    for (id, e) in tail.iter().take(3) {
+        index.insert(*id, e).unwrap();
+    }
+    index.insert_batch(&tail[3.min(tail.len())..]).unwrap();
     index
 }
 
@@ -98,6 +114,30 @@ fn round_trip_gives_identical_results() {
     }
     same_results(&h, &h2, &data.probes[..50]);
 
+    let l = lsh(&data);
+    let (lp, _) = saved(&l, dir.path(), "lsh.idx");
+    let l2 = LshIndex::load(&lp).unwrap();
+    assert_eq!(l2.params(), l.params());
+    assert!(!l2.contains(data.gallery[1].0));
+    same_results(&l, &l2, &data.probes);
+    same_results(&l, load_index(&lp).unwrap().as_ref(), &data.probes[..20]);
+    let (mut l, mut l2) = (l, l2);
+    for (id, e) in &extra {
+        l.insert(*id, e).unwrap();
+        l2.insert(*id, e).unwrap();
+    }
+    l2.remove(extra[0].0).unwrap();
+    l.remove(extra[0].0).unwrap();
+    same_results(&l, &l2, &data.probes[..50]);
+    assert!(matches!(
+        LshIndex::load(&hp),
+        Err(IndexError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        HnswIndex::load(&lp),
+        Err(IndexError::Corrupt { .. })
+    ));
+
     assert!(matches!(
         FlatIndex::load(&hp),
         Err(IndexError::Corrupt { .. })
@@ -125,6 +165,10 @@ fn assert_rejected(path: &Path, bytes: &[u8], what: &str) {
         HnswIndex::load(path).is_err(),
         "{what} accepted by HnswIndex::load"
     );
+    assert!(
+        LshIndex::load(path).is_err(),
+        "{what} accepted by LshIndex::load"
+    );
 }
 
 #[test]
@@ -138,6 +182,8 @@ fn truncated_files_are_rejected() {
         saved(&hnsw(&tiny), dir.path(), "h.idx").1,
         saved(&flat(&big), dir.path(), "F.idx").1,
         saved(&hnsw(&big), dir.path(), "H.idx").1,
+        saved(&lsh(&tiny), dir.path(), "l.idx").1,
+        saved(&lsh(&big), dir.path(), "L.idx").1,
     ];
     for bytes in &files {
         let step = if bytes.len() < 2_000 {
@@ -163,6 +209,7 @@ fn flipped_bytes_are_rejected() {
     for bytes in [
         saved(&flat(&data), dir.path(), "f.idx").1,
         saved(&hnsw(&data), dir.path(), "h.idx").1,
+        saved(&lsh(&data), dir.path(), "l.idx").1,
     ] {
         for pos in (0..bytes.len()).step_by(7).chain([bytes.len() - 1]) {
             let mut bad = bytes.clone();
@@ -188,6 +235,7 @@ fn newer_version_is_reported() {
     for (path, mut bytes) in [
         saved(&flat(&data), dir.path(), "f.idx"),
         saved(&hnsw(&data), dir.path(), "h.idx"),
+        saved(&lsh(&data), dir.path(), "l.idx"),
     ] {
         bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
         reseal(&mut bytes);
