@@ -56,6 +56,24 @@ fn init_enrol_identify_verify_merge_delete_stats() {
     assert_eq!(c.len(), 3);
     assert_eq!(c[0]["subject"], "S10");
     assert!(c[0]["score"].as_f64().unwrap() > 0.95);
+    // Every index kind gives the same answer; the gallery's index follows the flag.
+    for kind in ["flat", "hnsw", "lsh"] {
+        let args = [
+            "identify",
+            "-g",
+            g,
+            "--index",
+            kind,
+            "--input",
+            &p10,
+            "--max-candidates",
+            "3",
+        ];
+        let other: Value = serde_json::from_str(&ok(&args)).unwrap();
+        assert_eq!(other["candidates"], out["candidates"], "{kind}");
+        let stats: Value = serde_json::from_str(&ok(&["stats", "-g", g, "--index", kind])).unwrap();
+        assert_eq!(stats["indexes"][0]["kind"], kind);
+    }
 
     let out: Value = serde_json::from_str(&ok(&[
         "identify", "-g", g, "--input", &p10, "--within", "S1", "--within", "S2",

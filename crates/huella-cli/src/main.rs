@@ -196,7 +196,7 @@ struct GalleryArgs {
     /// Gallery directory.
     #[arg(long, short = 'g')]
     gallery: PathBuf,
-    /// Index for 1:N search: flat, hnsw, auto or auto:N (HNSW from N templates).
+    /// Index for 1:N search: flat, hnsw, lsh, auto or auto:N (LSH from N templates).
     #[arg(long, default_value = "auto")]
     index: String,
 }

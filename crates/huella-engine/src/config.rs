@@ -99,40 +99,46 @@ pub enum IndexKind {
     Flat,
     /// Approximate graph search ([`huella_index::HnswIndex`]).
     Hnsw,
-    /// Flat while a model has fewer than `hnsw_from` templates when the engine opens,
-    /// HNSW from then on.
+    /// Approximate search by cross-polytope hashing ([`huella_index::LshIndex`]): on
+    /// identity-structured embeddings at 1M x 192 it reaches mate-recall 0.99 in about a
+    /// seventh of HNSW's time (BENCHMARKS.md). Its tables are sized for the template
+    /// count when the index is built (at least 100,000).
+    Lsh,
+    /// Flat while a model has fewer than `approximate_from` templates when the engine
+    /// opens, LSH from then on.
     Auto {
-        /// Size from which HNSW is used.
-        hnsw_from: usize,
+        /// Size from which the LSH index is used.
+        approximate_from: usize,
     },
 }
 
 impl Default for IndexKind {
     fn default() -> Self {
         // The exact int8 scan answers 1M x 192 in ~16 ms on one core with mate-recall
-        // 1.0, while a graph index needs a large ef for 0.99 on hard data (BENCHMARKS.md):
-        // below a few million templates exactness is the better trade.
+        // 1.0; LSH answers in ~0.6 ms at 0.99 (HNSW: ~4 ms), BENCHMARKS.md. Below a few
+        // million templates exactness is the better trade.
         IndexKind::Auto {
-            hnsw_from: 2_000_000,
+            approximate_from: 2_000_000,
         }
     }
 }
 
 impl FromStr for IndexKind {
     type Err = ConfigError;
-    /// Parses `flat`, `hnsw`, `auto` or `auto:N`.
+    /// Parses `flat`, `hnsw`, `lsh`, `auto` or `auto:N`.
     fn from_str(s: &str) -> Result<Self, ConfigError> {
         match s {
             "flat" => Ok(IndexKind::Flat),
             "hnsw" => Ok(IndexKind::Hnsw),
+            "lsh" => Ok(IndexKind::Lsh),
             "auto" => Ok(IndexKind::default()),
             _ => s
                 .strip_prefix("auto:")
                 .and_then(|n| n.parse().ok())
-                .map(|hnsw_from| IndexKind::Auto { hnsw_from })
+                .map(|approximate_from| IndexKind::Auto { approximate_from })
                 .ok_or_else(|| ConfigError::Invalid {
                     setting: "index",
-                    reason: format!("{s:?} is not flat, hnsw, auto or auto:N"),
+                    reason: format!("{s:?} is not flat, hnsw, lsh, auto or auto:N"),
                 }),
         }
     }
@@ -223,10 +229,13 @@ impl EngineBuilder {
                 self.models.push(model);
             }
         }
-        if let IndexKind::Auto { hnsw_from: 0 } = self.index {
+        if let IndexKind::Auto {
+            approximate_from: 0,
+        } = self.index
+        {
             return Err(ConfigError::Invalid {
                 setting: "index",
-                reason: "auto:0 would never use the flat index; say hnsw".into(),
+                reason: "auto:0 would never use the flat index; say lsh".into(),
             });
         }
         let mut seen = std::collections::HashSet::new();
@@ -283,9 +292,12 @@ mod tests {
             models_from_setting(&models_to_setting(&list)).unwrap(),
             list
         );
+        assert_eq!("lsh".parse::<IndexKind>().unwrap(), IndexKind::Lsh);
         assert_eq!(
             "auto:5".parse::<IndexKind>().unwrap(),
-            IndexKind::Auto { hnsw_from: 5 }
+            IndexKind::Auto {
+                approximate_from: 5
+            }
         );
         assert!("fast".parse::<IndexKind>().is_err());
     }

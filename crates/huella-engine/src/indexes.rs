@@ -9,19 +9,24 @@
 
 use crate::{EmbeddingModel, EngineError, Family, IndexKind};
 use huella_core::{Embedding, TemplateId, TemplatePayload};
-use huella_index::{FlatIndex, FlatScan, HnswIndex, HnswParams, IndexError, VectorIndex};
+use huella_index::{
+    FlatIndex, FlatScan, HnswIndex, HnswParams, IndexError, LshIndex, LshParams, VectorIndex,
+};
 use huella_store::{Change, Gallery, StoreError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// How many templates a rebuild inserts per parallel batch.
 const REBUILD_BATCH: usize = 8192;
+/// The smallest gallery an LSH index's tables are sized for.
+const LSH_MIN_SIZE: usize = 100_000;
 
-/// An index of either kind.
+/// An index of any kind.
 #[derive(Debug)]
 pub(crate) enum AnyIndex {
     Flat(FlatIndex),
     Hnsw(HnswIndex),
+    Lsh(LshIndex),
 }
 
 impl AnyIndex {
@@ -29,6 +34,7 @@ impl AnyIndex {
         match self {
             AnyIndex::Flat(i) => i,
             AnyIndex::Hnsw(i) => i,
+            AnyIndex::Lsh(i) => i,
         }
     }
 
@@ -36,6 +42,7 @@ impl AnyIndex {
         match self {
             AnyIndex::Flat(i) => i,
             AnyIndex::Hnsw(i) => i,
+            AnyIndex::Lsh(i) => i,
         }
     }
 
@@ -43,6 +50,7 @@ impl AnyIndex {
         match self {
             AnyIndex::Flat(_) => "flat",
             AnyIndex::Hnsw(_) => "hnsw",
+            AnyIndex::Lsh(_) => "lsh",
         }
     }
 
@@ -50,12 +58,13 @@ impl AnyIndex {
         match self {
             AnyIndex::Flat(i) => i.memory_bytes(),
             AnyIndex::Hnsw(i) => i.memory_bytes(),
+            AnyIndex::Lsh(i) => i.memory_bytes(),
         }
     }
 
     pub(crate) fn deleted(&self) -> usize {
         match self {
-            AnyIndex::Flat(_) => 0,
+            AnyIndex::Flat(_) | AnyIndex::Lsh(_) => 0,
             AnyIndex::Hnsw(i) => i.deleted_count(),
         }
     }
@@ -104,7 +113,7 @@ impl ModelIndex {
             },
             None => {
                 let mut this = Self {
-                    index: new_index(wanted, &model, settings)?,
+                    index: new_index(wanted, &model, settings, template_count)?,
                     model,
                     snapshot,
                 };
@@ -140,6 +149,7 @@ impl ModelIndex {
         }
         let loaded = match wanted {
             "flat" => FlatIndex::load(path).map(AnyIndex::Flat),
+            "lsh" => LshIndex::load(path).map(AnyIndex::Lsh),
             _ => HnswIndex::load(path).map(AnyIndex::Hnsw),
         };
         let mut index = match loaded {
@@ -239,7 +249,8 @@ fn wanted_kind(kind: IndexKind, template_count: u64) -> &'static str {
     match kind {
         IndexKind::Flat => "flat",
         IndexKind::Hnsw => "hnsw",
-        IndexKind::Auto { hnsw_from } if template_count >= hnsw_from as u64 => "hnsw",
+        IndexKind::Lsh => "lsh",
+        IndexKind::Auto { approximate_from } if template_count >= approximate_from as u64 => "lsh",
         IndexKind::Auto { .. } => "flat",
     }
 }
@@ -248,9 +259,16 @@ fn new_index(
     kind: &'static str,
     model: &EmbeddingModel,
     settings: &IndexSettings,
+    template_count: u64,
 ) -> Result<AnyIndex, IndexError> {
+    let dim = model.dimension;
     Ok(match kind {
-        "flat" => AnyIndex::Flat(FlatIndex::with_scan(model.dimension, settings.flat_scan)?),
+        "flat" => AnyIndex::Flat(FlatIndex::with_scan(dim, settings.flat_scan)?),
+        "lsh" => {
+            let size = usize::try_from(template_count).unwrap_or(usize::MAX);
+            let params = LshParams::for_gallery(dim, size.max(LSH_MIN_SIZE));
+            AnyIndex::Lsh(LshIndex::new(dim, params)?)
+        }
         _ => AnyIndex::Hnsw(HnswIndex::new(model.dimension, settings.hnsw)?),
     })
 }

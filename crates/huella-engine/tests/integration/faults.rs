@@ -154,7 +154,7 @@ fn damaged_index_snapshots_are_rebuilt_from_the_store() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("g");
     let mut people = People::new(50, 6);
-    for kind in [IndexKind::Flat, IndexKind::Hnsw] {
+    for kind in [IndexKind::Flat, IndexKind::Hnsw, IndexKind::Lsh] {
         let _ = std::fs::remove_dir_all(&dir);
         {
             let engine = engine(&dir, kind);

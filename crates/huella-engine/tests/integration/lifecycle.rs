@@ -134,27 +134,36 @@ fn reopen_replays_changes_after_the_last_checkpoint() {
 }
 
 #[test]
-fn hnsw_and_flat_engines_agree_at_rank_one() {
+fn approximate_and_flat_engines_agree_at_rank_one() {
     let tmp = tempfile::tempdir().unwrap();
     let mut people = People::new(1000, 3);
     let flat = engine(&tmp.path().join("flat"), IndexKind::Flat);
-    let hnsw = engine(&tmp.path().join("hnsw"), IndexKind::Hnsw);
-    let mut agree = 0;
+    let approximate = [
+        (engine(&tmp.path().join("hnsw"), IndexKind::Hnsw), "hnsw"),
+        (engine(&tmp.path().join("lsh"), IndexKind::Lsh), "lsh"),
+    ];
     for i in 0..1000 {
         let e = people.encounter(&format!("S{i}"), i);
         flat.enroll(e.clone(), &IdentifyOptions::default()).unwrap();
-        hnsw.enroll(e, &IdentifyOptions::default()).unwrap();
+        for (engine, _) in &approximate {
+            engine
+                .enroll(e.clone(), &IdentifyOptions::default())
+                .unwrap();
+        }
     }
-    for i in 0..300 {
-        let p = people.capture(i);
-        let a = flat
-            .identify(std::slice::from_ref(&p), &IdentifyOptions::default())
-            .unwrap();
-        let b = hnsw.identify(&[p], &IdentifyOptions::default()).unwrap();
-        agree += usize::from(a[0].subject == b[0].subject);
+    for (engine, kind) in &approximate {
+        let mut agree = 0;
+        for i in 0..300 {
+            let p = people.capture(i);
+            let a = flat
+                .identify(std::slice::from_ref(&p), &IdentifyOptions::default())
+                .unwrap();
+            let b = engine.identify(&[p], &IdentifyOptions::default()).unwrap();
+            agree += usize::from(a[0].subject == b[0].subject);
+        }
+        assert!(agree >= 297, "{kind}: rank-1 agreement {agree}/300");
+        assert_eq!(engine.stats().unwrap().indexes[0].kind, *kind);
     }
-    assert!(agree >= 297, "rank-1 agreement {agree}/300");
-    assert_eq!(hnsw.stats().unwrap().indexes[0].kind, "hnsw");
 }
 
 #[test]
