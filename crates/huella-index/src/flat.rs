@@ -4,6 +4,7 @@ use crate::format::{IndexFile, Kind, Reader, Writer};
 use crate::topk::TopK;
 use crate::{simd, IndexError, SearchParams, VectorIndex};
 use huella_core::{Embedding, TemplateId};
+use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -57,13 +58,19 @@ const PREFETCH_AHEAD_BYTES: usize = 6144;
 
 /// Symmetric int8 quantisation of `v`: appends the codes to `out`, returns the scale.
 fn quantize(v: &[f32], out: &mut Vec<i8>) -> f32 {
+    let start = out.len();
+    out.resize(start + v.len(), 0);
+    quantize_into(v, &mut out[start..])
+}
+
+/// [`quantize`] into a slice of `v.len()` codes.
+fn quantize_into(v: &[f32], out: &mut [i8]) -> f32 {
     let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
     let scale = max / 127.0;
     let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-    out.extend(
-        v.iter()
-            .map(|x| (x * inv).round().clamp(-127.0, 127.0) as i8),
-    );
+    for (c, x) in out.iter_mut().zip(v) {
+        *c = (x * inv).round().clamp(-127.0, 127.0) as i8;
+    }
     scale
 }
 
@@ -289,14 +296,23 @@ impl FlatIndex {
         let count = r.len("vector count", usize::MAX)?;
         let ids = r.u64s(count, "ids")?;
         let vectors = r.unit_rows(count, dim, "vectors")?;
-        index.reserve(count);
-        for (id, row) in ids.into_iter().zip(vectors.chunks_exact(dim)) {
-            let id = TemplateId(id);
-            if index.slots.contains_key(&id) {
+        index.slots.reserve(count);
+        for (slot, &id) in ids.iter().enumerate() {
+            if index.slots.insert(TemplateId(id), slot).is_some() {
                 return Err(r.corrupt(format!("duplicate id {id}")));
             }
-            index.push(id, row);
         }
+        index.ids = ids.into_iter().map(TemplateId).collect();
+        // A saved gallery can hold millions of rows: quantise them in parallel.
+        index.reserve_codes(vectors.len());
+        index.codes.resize(vectors.len(), 0);
+        index.scales = index
+            .codes
+            .par_chunks_mut(dim)
+            .zip(vectors.par_chunks(dim))
+            .map(|(codes, row)| quantize_into(row, codes))
+            .collect();
+        index.vectors = vectors;
         Ok(index)
     }
 

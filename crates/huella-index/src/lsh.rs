@@ -44,6 +44,8 @@ const MIN_PENDING: usize = 256;
 const EXACT_FILTER_MIN: usize = 2_000;
 /// How far a selective filter may widen the probe count.
 const MAX_FILTER_WIDENING: usize = 32;
+/// A search consults one table per this many probes (all tables from `tables` times it).
+const MIN_PROBES_PER_TABLE: usize = 8;
 /// Rounds of sign flips + Hadamard transform per pseudo-random rotation.
 const ROTATION_ROUNDS: usize = 3;
 /// Largest bucket count of one table.
@@ -156,7 +158,7 @@ struct Hasher {
     hashes: usize,
     last_hash_dim: usize,
     /// Signs (+1 or -1) round by round, coordinate by coordinate, one per hash function
-    /// (`tables * hashes`), matching the interleaved layout of [`Hasher::rotate_all`].
+    /// (`tables * hashes`), matching the interleaved layout of [`Hasher::rotate`].
     signs: Vec<f32>,
 }
 
@@ -197,15 +199,27 @@ impl Hasher {
         }
     }
 
-    /// `v` rotated by every hash function at once: `tables * hashes` rows of `D` values,
-    /// hash function `t * hashes + j` in row `t * hashes + j`.
-    fn rotate_all(&self, v: &[f32]) -> Vec<f32> {
-        let width = self.tables * self.hashes;
+    /// `v` rotated by the hash functions of the first `tables` tables at once:
+    /// `tables * hashes` rows of `D` values, hash function `t * hashes + j` in row
+    /// `t * hashes + j`.
+    fn rotate(&self, v: &[f32], tables: usize) -> Vec<f32> {
+        let all = self.tables * self.hashes;
+        let width = tables * self.hashes;
         let mut y = vec![0.0f32; self.d * width];
         for (row, &x) in y.chunks_exact_mut(width).zip(v) {
             row.fill(x);
         }
-        crate::simd::sign_hadamard(&mut y, &self.signs, width);
+        if width == all {
+            crate::simd::sign_hadamard(&mut y, &self.signs, width);
+        } else {
+            let signs: Vec<f32> = self
+                .signs
+                .chunks_exact(all)
+                .flat_map(|row| &row[..width])
+                .copied()
+                .collect();
+            crate::simd::sign_hadamard(&mut y, &signs, width);
+        }
         let mut out = vec![0.0f32; y.len()];
         for (c, row) in y.chunks_exact(width).enumerate() {
             for (h, &x) in row.iter().enumerate() {
@@ -218,7 +232,7 @@ impl Hasher {
     /// The bucket of `v` in every table.
     fn buckets(&self, v: &[f32]) -> Vec<u32> {
         debug_assert_eq!(v.len(), self.dim);
-        let rotated = self.rotate_all(v);
+        let rotated = self.rotate(v, self.tables);
         let mut rows = rotated.chunks_exact(self.d);
         (0..self.tables)
             .map(|_| {
@@ -232,7 +246,9 @@ impl Hasher {
             .collect()
     }
 
-    /// The `probes` cheapest (table, bucket) pairs for `q`, over all tables.
+    /// The `probes` cheapest (table, bucket) pairs for `q`. Hashing is the fixed cost
+    /// of a search, so a small probe budget consults only the first
+    /// `ceil(probes / MIN_PROBES_PER_TABLE)` tables.
     fn probes(&self, q: &[f32], probes: usize) -> Vec<(usize, u32)> {
         // Alternatives kept per hash: the product over a table's hashes stays small.
         let per_hash = match self.hashes {
@@ -241,10 +257,11 @@ impl Hasher {
             3 => 5,
             _ => 4,
         };
-        let rotated = self.rotate_all(q);
+        let tables = self.tables.min(probes.div_ceil(MIN_PROBES_PER_TABLE));
+        let rotated = self.rotate(q, tables);
         let mut rows = rotated.chunks_exact(self.d);
         let mut all: Vec<(f32, usize, u32)> = Vec::new();
-        for t in 0..self.tables {
+        for t in 0..tables {
             let mut combos = vec![(0.0f32, 0u32)];
             for j in 0..self.hashes {
                 let span = self.span(j);
@@ -599,18 +616,18 @@ impl LshIndex {
                 index.buckets
             )));
         }
-        // Table-major on disk; merged as if every slot were pending.
-        index.pending_buckets = vec![0; per_slot.len()];
-        for (t, column) in per_slot
-            .chunks_exact(n.max(1))
-            .enumerate()
-            .take(params.tables)
-        {
-            for (s, &b) in column.iter().enumerate() {
-                index.pending_buckets[s * params.tables + t] = b;
-            }
+        // Table-major on disk: each table is one counting sort of its column.
+        if n > 0 {
+            let buckets = index.buckets;
+            index.tables = per_slot
+                .par_chunks_exact(n)
+                .map(|column| {
+                    let added = column.iter().enumerate().map(|(s, &b)| (b, s as u32));
+                    Table::default().merged(buckets, added)
+                })
+                .collect();
         }
-        index.merge();
+        index.indexed = n;
         Ok(index)
     }
 }
@@ -873,6 +890,11 @@ mod tests {
         assert!(a.iter().all(|&b| b < buckets));
         // The cheapest probe of every table is the vector's own bucket.
         let probes = h.probes(v.as_slice(), p.tables);
+        let consulted = p.tables.div_ceil(MIN_PROBES_PER_TABLE);
+        assert_eq!(probes.len(), p.tables);
+        assert!(probes.iter().all(|&(t, _)| t < consulted));
+        let probes = h.probes(v.as_slice(), p.tables * MIN_PROBES_PER_TABLE);
+        let probes: Vec<(usize, u32)> = probes.into_iter().filter(|&(t, b)| a[t] == b).collect();
         let mut own: Vec<(usize, u32)> = a.into_iter().enumerate().collect();
         let mut got = probes.clone();
         own.sort_unstable();
@@ -886,7 +908,7 @@ mod tests {
         let p = small_params();
         let h = Hasher::new(6, &p);
         let v = vector(3, 6);
-        let rotated = h.rotate_all(v.as_slice());
+        let rotated = h.rotate(v.as_slice(), p.tables);
         let d = rotated_dim(6) as f32;
         for row in rotated.chunks_exact(h.d) {
             let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
