@@ -1,7 +1,7 @@
 //! Deterministic identity-clustered synthetic embeddings.
 
 use huella_core::{Embedding, TemplateId};
-use huella_index::{FlatIndex, FlatScan, SearchParams, VectorIndex};
+use huella_index::{FlatIndex, FlatScan, IdFilter, SearchParams, VectorIndex};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
@@ -88,4 +88,41 @@ pub fn recall(
             .count();
     }
     found as f64 / total.max(1) as f64
+}
+
+/// Search with a small filter (answered exactly) and a large one (recall >= 0.95
+/// against the exact oracle); every hit must be allowed and above the threshold.
+/// `data` must hold 8,000 templates.
+pub fn check_filtered_search(index: &dyn VectorIndex, data: &Clustered) {
+    let exact = data.exact();
+    let small = IdFilter::new((0..8_000).step_by(7).map(TemplateId));
+    let large = IdFilter::new((0..8_000).filter(|i| i % 3 != 0).map(TemplateId));
+    assert!(small.len() <= 2_000 && large.len() > 2_000);
+    let mut large_recall = 0.0;
+    for q in data.probes.iter().take(100) {
+        for (filter, is_small) in [(&small, true), (&large, false)] {
+            let params = SearchParams {
+                k: 10,
+                min_score: Some(0.1),
+                filter: Some(filter),
+            };
+            let got = index.search(q, &params).unwrap();
+            let truth = exact.search(q, &params).unwrap();
+            assert!(got.iter().all(|h| filter.allows(h.id) && h.score >= 0.1));
+            if is_small {
+                assert_eq!(got, truth);
+            } else {
+                large_recall += truth
+                    .iter()
+                    .filter(|t| got.iter().any(|g| g.id == t.id))
+                    .count() as f64
+                    / truth.len().max(1) as f64;
+            }
+        }
+    }
+    assert!(
+        large_recall / 100.0 >= 0.95,
+        "large-filter recall {}",
+        large_recall / 100.0
+    );
 }

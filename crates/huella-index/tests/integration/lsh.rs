@@ -1,9 +1,9 @@
 //! LshIndex: recall against the exact oracle, deletion, filters, parallel build.
 
-use crate::data::{recall, Clustered};
+use crate::data::{check_filtered_search, recall, Clustered};
 use crate::flat::check_bad_input;
 use huella_core::TemplateId;
-use huella_index::{IdFilter, IndexError, LshIndex, LshParams, SearchParams, VectorIndex};
+use huella_index::{IndexError, LshIndex, LshParams, SearchParams, VectorIndex};
 use std::collections::HashSet;
 
 fn build(data: &Clustered) -> LshIndex {
@@ -100,37 +100,7 @@ fn deleted_ids_never_return_and_mates_are_still_found() {
 #[test]
 fn filtered_search_returns_only_allowed_ids() {
     let data = Clustered::new(2_000, 4, 32, 0.6, 44);
-    let exact = data.exact();
-    let index = build(&data);
-    let small = IdFilter::new((0..8_000).step_by(7).map(TemplateId));
-    let large = IdFilter::new((0..8_000).filter(|i| i % 3 != 0).map(TemplateId));
-    let mut large_recall = 0.0;
-    for q in data.probes.iter().take(100) {
-        for (filter, is_small) in [(&small, true), (&large, false)] {
-            let params = SearchParams {
-                k: 10,
-                min_score: Some(0.1),
-                filter: Some(filter),
-            };
-            let got = index.search(q, &params).unwrap();
-            let truth = exact.search(q, &params).unwrap();
-            assert!(got.iter().all(|h| filter.allows(h.id) && h.score >= 0.1));
-            if is_small {
-                assert_eq!(got, truth);
-            } else {
-                large_recall += truth
-                    .iter()
-                    .filter(|t| got.iter().any(|g| g.id == t.id))
-                    .count() as f64
-                    / truth.len().max(1) as f64;
-            }
-        }
-    }
-    assert!(
-        large_recall / 100.0 >= 0.95,
-        "large-filter recall {}",
-        large_recall / 100.0
-    );
+    check_filtered_search(&build(&data), &data);
 }
 
 #[test]
