@@ -12,7 +12,8 @@
 
 use huella_core::{Embedding, TemplateId};
 use huella_index::{
-    load_index, FlatIndex, FlatScan, HnswIndex, HnswParams, SearchParams, VectorIndex,
+    load_index, FlatIndex, FlatScan, HnswIndex, HnswParams, LshIndex, LshParams, SearchParams,
+    VectorIndex,
 };
 use std::path::PathBuf;
 
@@ -70,6 +71,44 @@ fn regenerate_fixtures() {
     hnsw.save(&fixture("hnsw_v1.idx")).unwrap();
 }
 
+const LSH_PARAMS: LshParams = LshParams {
+    tables: 4,
+    hashes: 1,
+    last_hash_dim: 16,
+    probes: 8,
+    rerank: 8,
+    seed: 1,
+};
+
+/// A saved LSH index keeps each vector's buckets, so its hash functions must never
+/// change under it: this file pins them.
+fn lsh_fixture() -> LshIndex {
+    let mut lsh = LshIndex::new(DIM, LSH_PARAMS).unwrap();
+    for i in 0..64 {
+        lsh.insert(TemplateId(2_000 + i as u64), &vector(i))
+            .unwrap();
+    }
+    lsh.remove(TemplateId(2_005)).unwrap();
+    for i in 64..66 {
+        lsh.insert(TemplateId(2_000 + i as u64), &vector(i))
+            .unwrap();
+    }
+    lsh
+}
+
+#[test]
+#[ignore = "writes tests/fixtures; run only for a deliberate format change"]
+fn regenerate_lsh_fixture() {
+    let lsh = lsh_fixture();
+    for seed in 0..3 {
+        println!(
+            "{:?}",
+            lsh.search(&query(seed), &SearchParams::top(5)).unwrap()
+        );
+    }
+    lsh.save(&fixture("lsh_v1.idx")).unwrap();
+}
+
 /// Top-5 (id, score) for queries 0, 1 and 2.
 type Expected = [[(u64, f32); 5]; 3];
 
@@ -120,6 +159,30 @@ const HNSW_EXPECTED: Expected = [
     ],
 ];
 
+const LSH_EXPECTED: Expected = [
+    [
+        (2044, 0.664_847_85),
+        (2036, 0.624_932_4),
+        (2052, 0.604_040_4),
+        (2041, 0.551_129_8),
+        (2004, 0.531_981_35),
+    ],
+    [
+        (2034, 0.627_054_45),
+        (2042, 0.596_583),
+        (2000, 0.504_184_2),
+        (2026, 0.498_588_23),
+        (2050, 0.396_787_64),
+    ],
+    [
+        (2015, 0.637_974_1),
+        (2063, 0.630_899_67),
+        (2007, 0.606_552),
+        (2055, 0.606_552),
+        (2065, 0.534_296_7),
+    ],
+];
+
 fn check(index: &dyn VectorIndex, expected: &Expected) {
     for (seed, want) in expected.iter().enumerate() {
         let hits = index.search(&query(seed), &SearchParams::top(5)).unwrap();
@@ -157,5 +220,22 @@ fn version_1_fixtures_still_load_with_the_same_results() {
     check(
         load_index(&fixture("hnsw_v1.idx")).unwrap().as_ref(),
         &HNSW_EXPECTED,
+    );
+
+    let lsh = LshIndex::load(&fixture("lsh_v1.idx")).unwrap();
+    assert_eq!((lsh.len(), lsh.params()), (65, LSH_PARAMS));
+    assert!(!lsh.contains(TemplateId(2_005)));
+    check(&lsh, &LSH_EXPECTED);
+    check(
+        load_index(&fixture("lsh_v1.idx")).unwrap().as_ref(),
+        &LSH_EXPECTED,
+    );
+    // Today's hash functions put every vector where the file says: the same build
+    // saves the same bytes.
+    let dir = tempfile::tempdir().unwrap();
+    lsh_fixture().save(&dir.path().join("lsh.idx")).unwrap();
+    assert_eq!(
+        std::fs::read(dir.path().join("lsh.idx")).unwrap(),
+        std::fs::read(fixture("lsh_v1.idx")).unwrap()
     );
 }
