@@ -1,12 +1,14 @@
 //! De-duplication at scale on synthetic face embeddings: how the cost grows with the
-//! gallery (k-NN per record through the HNSW index, never all pairs).
+//! gallery (k-NN per record through an approximate index, never all pairs).
 //!
 //! ```text
 //! cargo run --release -p huella-engine --example dedup_scale -- 100000 300000 1000000
+//! cargo run --release -p huella-engine --example dedup_scale -- 1000000 --lsh 1024
 //! ```
 //!
 //! Arguments: gallery sizes (default 100000), then optional `--threads N` (default 2),
-//! `--dim D` (default 128), `--ef E` (HNSW search list, default 64). Each gallery holds
+//! `--dim D` (default 128), `--ef E` (HNSW search list, default 64) or `--lsh P` (the
+//! LSH index instead, visiting P buckets per search). Each gallery holds
 //! identity-structured records (a random centre per person plus capture noise, mate
 //! cosine ~0.8, impostor cosines ~N(0, 1/sqrt(D))): 98% people met once, 2% planted
 //! again under another subject id. Prints one JSON line per size: index build and
@@ -14,8 +16,8 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // a benchmark binary
 
 use huella_engine::{
-    deduplicate_embeddings, ClusterKind, DedupOptions, DedupRecord, Embedding, EncounterId,
-    HnswParams, SubjectId,
+    deduplicate_embeddings, ClusterKind, DedupIndex, DedupOptions, DedupRecord, Embedding,
+    EncounterId, HnswParams, SubjectId,
 };
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rand_distr::StandardNormal;
@@ -25,12 +27,14 @@ use std::time::Instant;
 fn main() {
     let mut sizes = Vec::new();
     let (mut threads, mut dim, mut ef) = (2usize, 128usize, 64usize);
+    let mut lsh: Option<usize> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--threads" => threads = args.next().unwrap().parse().unwrap(),
             "--dim" => dim = args.next().unwrap().parse().unwrap(),
             "--ef" => ef = args.next().unwrap().parse().unwrap(),
+            "--lsh" => lsh = Some(args.next().unwrap().parse().unwrap()),
             n => sizes.push(n.parse::<usize>().unwrap()),
         }
     }
@@ -45,14 +49,16 @@ fn main() {
         let t = Instant::now();
         let (records, faces, planted) = gallery(n, dim, 7);
         let generate_s = t.elapsed().as_secs_f64();
-        let params = HnswParams {
-            ef_search: ef,
-            ..HnswParams::default()
+        let index = match lsh {
+            Some(probes) => DedupIndex::Lsh { probes },
+            None => DedupIndex::Hnsw(HnswParams {
+                ef_search: ef,
+                ..HnswParams::default()
+            }),
         };
         let t = Instant::now();
-        let report = pool.install(|| {
-            deduplicate_embeddings(records, faces, Some(params), &DedupOptions::default())
-        });
+        let report = pool
+            .install(|| deduplicate_embeddings(records, faces, index, &DedupOptions::default()));
         let report = report.unwrap();
         let total_s = t.elapsed().as_secs_f64();
         let s = &report.summary;
@@ -73,10 +79,11 @@ fn main() {
         println!(
             "{}",
             serde_json::json!({
-                "records": n, "dim": dim, "threads": threads, "ef_search": ef,
+                "records": n, "dim": dim, "threads": threads,
+                "index": format!("{index:?}"),
                 "generate_s": round(generate_s),
                 "dedup_s": round(s.runtime_ms as f64 / 1e3),
-                // Index build (HNSW insert of every record) and impostor sampling.
+                // Index build (insert of every record) and impostor sampling.
                 "prepare_s": round(s.prepare_ms as f64 / 1e3),
                 "search_s": round(s.search_ms as f64 / 1e3),
                 "rescore_s": round(s.rescore_ms as f64 / 1e3),

@@ -31,7 +31,7 @@
 //! [`MAX_SHARED_GROUP`] are compared on their first records only.
 //!
 //! ```
-//! use huella_engine::{deduplicate_embeddings, ClusterKind, DedupOptions, DedupRecord,
+//! use huella_engine::{deduplicate_embeddings, ClusterKind, DedupIndex, DedupOptions, DedupRecord,
 //!                     DedupThreshold, Embedding, EncounterId, SubjectId};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // 300 people in 64 dimensions; person 0 comes back under another name.
@@ -51,7 +51,7 @@
 //! }
 //! // Target FPIR 0.01%: the fused threshold is -log10(1e-4 / 300) = 6.48.
 //! let opts = DedupOptions { threshold: DedupThreshold::TargetFpir(1e-4), ..DedupOptions::default() };
-//! let report = deduplicate_embeddings(records, faces, None, &opts)?;
+//! let report = deduplicate_embeddings(records, faces, DedupIndex::Exact, &opts)?;
 //! assert!((report.summary.threshold - 6.477).abs() < 1e-3);
 //! assert_eq!(report.clusters.len(), 1);
 //! assert_eq!(report.clusters[0].kind, ClusterKind::FalseIdentity);
@@ -66,7 +66,9 @@ use std::time::Instant;
 
 use huella_core::{Embedding, EncounterId, FingerPosition, Modality, SubjectId, TemplateId};
 use huella_finger::PreparedFinger;
-use huella_index::{FlatIndex, HnswIndex, HnswParams, SearchParams, VectorIndex};
+use huella_index::{
+    FlatIndex, HnswIndex, HnswParams, LshIndex, LshParams, SearchParams, VectorIndex,
+};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -445,14 +447,29 @@ impl Engine {
     }
 }
 
+/// The index [`deduplicate_embeddings`] builds for its k-NN searches.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DedupIndex {
+    /// Exact scan ([`FlatIndex`]): every neighbour found, cost quadratic in records.
+    Exact,
+    /// HNSW graph with these parameters (`ef_search` is the search breadth).
+    Hnsw(HnswParams),
+    /// Cross-polytope LSH sized for the gallery ([`LshParams::for_gallery`]), visiting
+    /// `probes` buckets per search.
+    Lsh {
+        /// Buckets visited per search over all tables.
+        probes: usize,
+    },
+}
+
 /// De-duplicate records held in memory, one face embedding (or none) per record,
-/// through a flat index (`hnsw: None`, exact) or an HNSW index built here on the
-/// current rayon pool. The same algorithm as [`Engine::deduplicate`], for embeddings
-/// exported from another system and for scale benchmarks.
+/// through the `index` built here on the current rayon pool. The same algorithm as
+/// [`Engine::deduplicate`], for embeddings exported from another system and for scale
+/// benchmarks.
 pub fn deduplicate_embeddings(
     records: Vec<DedupRecord>,
     faces: Vec<Option<Embedding>>,
-    hnsw: Option<HnswParams>,
+    index: DedupIndex,
     opts: &DedupOptions,
 ) -> Result<DedupReport, EngineError> {
     let start = Instant::now();
@@ -471,9 +488,14 @@ pub fn deduplicate_embeddings(
         .enumerate()
         .filter_map(|(i, f)| f.clone().map(|e| (TemplateId(i as u64), e)))
         .collect();
-    let mut index: Box<dyn VectorIndex> = match hnsw {
-        Some(p) => Box::new(HnswIndex::new(dim, p)?),
-        None => Box::new(FlatIndex::new(dim)?),
+    let mut index: Box<dyn VectorIndex> = match index {
+        DedupIndex::Exact => Box::new(FlatIndex::new(dim)?),
+        DedupIndex::Hnsw(p) => Box::new(HnswIndex::new(dim, p)?),
+        DedupIndex::Lsh { probes } => {
+            let mut params = LshParams::for_gallery(dim, items.len());
+            params.probes = probes;
+            Box::new(LshIndex::new(dim, params)?)
+        }
     };
     index.insert_batch(&items)?;
     let mut records = records;

@@ -51,8 +51,9 @@ pub mod rescore;
 
 pub use config::{EmbeddingModel, EngineBuilder, Family, IndexKind};
 pub use dedup::{
-    deduplicate_embeddings, Cluster, ClusterKind, DedupOptions, DedupProgress, DedupRecord,
-    DedupReport, DedupSummary, DedupThreshold, DuplicatePair, PairDecision, SharedIdentity,
+    deduplicate_embeddings, Cluster, ClusterKind, DedupIndex, DedupOptions, DedupProgress,
+    DedupRecord, DedupReport, DedupSummary, DedupThreshold, DuplicatePair, PairDecision,
+    SharedIdentity,
 };
 pub use engine::{Engine, EngineStats, Enrolment, IdentifyOptions, IndexStats, MAX_CANDIDATES};
 pub use error::{ConfigError, EngineError};
@@ -81,7 +82,7 @@ pub use huella_core::{
     FingerPosition, Modality, ModalityScore, Score, SubjectId, Template, TemplateId,
     TemplatePayload,
 };
-pub use huella_index::{FlatScan, HnswParams, IndexError};
+pub use huella_index::{FlatScan, HnswParams, IndexError, LshParams};
 pub use huella_store::{
     Gallery, GalleryStats, MergeOutcome, NewEncounter, NewTemplate, SourceImage, StoreError,
     StoredEncounter, StoredTemplate,

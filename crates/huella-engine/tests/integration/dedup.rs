@@ -266,11 +266,13 @@ fn synthetic(people: usize, dups: usize, seed: u64) -> (Vec<DedupRecord>, Vec<Op
 }
 
 #[test]
-fn in_memory_flat_and_hnsw_agree() {
+fn in_memory_flat_hnsw_and_lsh_agree() {
     let (records, faces) = synthetic(3_000, 40, 9);
     let opts = DedupOptions::default();
-    let flat = deduplicate_embeddings(records.clone(), faces.clone(), None, &opts).unwrap();
-    let hnsw = deduplicate_embeddings(records, faces, Some(HnswParams::default()), &opts).unwrap();
+    let run = |index| deduplicate_embeddings(records.clone(), faces.clone(), index, &opts);
+    let flat = run(DedupIndex::Exact).unwrap();
+    let hnsw = run(DedupIndex::Hnsw(HnswParams::default())).unwrap();
+    let lsh = run(DedupIndex::Lsh { probes: 1024 }).unwrap();
     let clusters = |r: &DedupReport| -> Vec<Vec<usize>> {
         let mut c: Vec<Vec<usize>> = r.clusters.iter().map(|c| c.records.clone()).collect();
         c.sort();
@@ -279,6 +281,7 @@ fn in_memory_flat_and_hnsw_agree() {
     let want: Vec<Vec<usize>> = (0..40).map(|i| vec![i, 3_000 + i]).collect();
     assert_eq!(clusters(&flat), want);
     assert_eq!(clusters(&hnsw), want);
+    assert_eq!(clusters(&lsh), want);
     assert_eq!(flat.summary.false_identities, 40);
     // k-NN, not all pairs: at most k candidates per record.
     assert!(flat.summary.candidate_pairs <= 3_040 * opts.neighbours);
@@ -302,9 +305,14 @@ fn bad_options_are_refused() {
         },
     ];
     for opts in bad {
-        let err = deduplicate_embeddings(records.clone(), faces.clone(), None, &opts);
+        let err = deduplicate_embeddings(records.clone(), faces.clone(), DedupIndex::Exact, &opts);
         assert!(matches!(err, Err(EngineError::BadInput(_))), "{opts:?}");
     }
-    let err = deduplicate_embeddings(records, vec![None; 102], None, &DedupOptions::default());
+    let err = deduplicate_embeddings(
+        records,
+        vec![None; 102],
+        DedupIndex::Exact,
+        &DedupOptions::default(),
+    );
     assert!(matches!(err, Err(EngineError::BadInput(_))));
 }
