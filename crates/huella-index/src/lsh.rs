@@ -78,16 +78,21 @@ pub struct LshParams {
 
 impl LshParams {
     /// Parameters for a gallery of about `expected_len` vectors of dimension `dim`: 24
-    /// tables of two hashes (one for very small galleries) with about four records per
-    /// bucket, and 1,024 probes.
+    /// tables of as few hashes as give about four records per bucket (two at 1M x 192,
+    /// three at 1M x 128, one for small galleries), and 1,024 probes.
     pub fn for_gallery(dim: usize, expected_len: usize) -> Self {
         let d = rotated_dim(dim);
-        let wanted = (expected_len / 4).max(2);
-        let hashes = if wanted <= 2 * d { 1 } else { 2 };
+        let tables = 24;
+        // At most half the bucket budget: rounding up below can double the count.
+        let wanted = (expected_len / 4).clamp(2, MAX_TOTAL_BUCKETS / tables / 2);
+        let mut hashes = 1;
+        while hashes < 4 && (2 * d).pow(hashes as u32) < wanted {
+            hashes += 1;
+        }
         let first = (2 * d).pow(hashes as u32 - 1);
         let last_hash_dim = wanted.div_ceil(2 * first).clamp(1, d);
         Self {
-            tables: 24,
+            tables,
             hashes,
             last_hash_dim,
             probes: 1024,
@@ -900,6 +905,21 @@ mod tests {
         own.sort_unstable();
         got.sort_unstable();
         assert_eq!(own, got);
+    }
+
+    #[test]
+    fn gallery_sizing_aims_at_four_records_per_bucket_and_always_validates() {
+        for (dim, len, hashes) in [(192, 1_000_000, 2), (128, 1_000_000, 3), (192, 1_000, 1)] {
+            let p = LshParams::for_gallery(dim, len);
+            assert_eq!(p.hashes, hashes, "{dim} x {len}");
+            let per_bucket = len as f64 / p.buckets(dim).unwrap() as f64;
+            assert!((3.0..=5.0).contains(&per_bucket), "{dim} x {len}: {per_bucket}");
+        }
+        for dim in [1, 8, 128, 192, 512, 4096] {
+            for len in [0, 1, 1_000, 1_000_000, 1 << 40] {
+                LshParams::for_gallery(dim, len).validate(dim).unwrap();
+            }
+        }
     }
 
     #[test]
