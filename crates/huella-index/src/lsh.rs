@@ -913,7 +913,10 @@ mod tests {
             let p = LshParams::for_gallery(dim, len);
             assert_eq!(p.hashes, hashes, "{dim} x {len}");
             let per_bucket = len as f64 / p.buckets(dim).unwrap() as f64;
-            assert!((3.0..=5.0).contains(&per_bucket), "{dim} x {len}: {per_bucket}");
+            assert!(
+                (3.0..=5.0).contains(&per_bucket),
+                "{dim} x {len}: {per_bucket}"
+            );
         }
         for dim in [1, 8, 128, 192, 512, 4096] {
             for len in [0, 1, 1_000, 1_000_000, 1 << 40] {
