@@ -5,6 +5,7 @@ use huella_index::{FlatIndex, FlatScan, IdFilter, SearchParams, VectorIndex};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
+use std::collections::HashSet;
 
 /// A gallery of `identities * per_identity` templates and one fresh probe per identity.
 pub struct Clustered {
@@ -125,4 +126,52 @@ pub fn check_filtered_search(index: &dyn VectorIndex, data: &Clustered) {
         "large-filter recall {}",
         large_recall / 100.0
     );
+}
+
+/// Every gallery member's own vector finds it first, with a score of 1.
+pub fn check_members_find_themselves(index: &dyn VectorIndex, data: &Clustered) {
+    for (id, e) in &data.gallery {
+        let hits = index.search(e, &SearchParams::top(3)).unwrap();
+        assert_eq!(hits[0].id, *id);
+        assert!(hits[0].score <= 1.0 && hits[0].score > 0.9999);
+    }
+}
+
+/// Remove every even template id; returns them.
+pub fn remove_even_ids(index: &mut dyn VectorIndex, data: &Clustered) -> HashSet<TemplateId> {
+    let deleted: HashSet<TemplateId> = data
+        .gallery
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| id.0 % 2 == 0)
+        .collect();
+    for id in &deleted {
+        index.remove(*id).unwrap();
+    }
+    assert_eq!(index.len(), data.gallery.len() - deleted.len());
+    deleted
+}
+
+/// No `deleted` id is ever returned, and 98% of the probes still find a mate in their
+/// top 10; returns how many live members did not find themselves first.
+pub fn check_after_removal(
+    index: &dyn VectorIndex,
+    data: &Clustered,
+    deleted: &HashSet<TemplateId>,
+) -> usize {
+    let mut found = 0;
+    for (identity, q) in data.probes.iter().enumerate() {
+        let hits = index.search(q, &SearchParams::top(10)).unwrap();
+        assert!(hits.iter().all(|h| !deleted.contains(&h.id)));
+        found += usize::from(hits.iter().any(|h| data.identity(h.id) == identity));
+    }
+    assert!(
+        found as f64 >= 0.98 * data.probes.len() as f64,
+        "found {found}"
+    );
+    data.gallery
+        .iter()
+        .filter(|(id, _)| !deleted.contains(id))
+        .filter(|(id, e)| index.search(e, &SearchParams::top(1)).unwrap()[0].id != *id)
+        .count()
 }

@@ -1,10 +1,12 @@
 //! HnswIndex: recall against the exact oracle, deletion, filters, parallel build.
 
-use crate::data::{check_filtered_search, recall, Clustered};
+use crate::data::{
+    check_after_removal, check_filtered_search, check_members_find_themselves, recall,
+    remove_even_ids, Clustered,
+};
 use crate::flat::check_bad_input;
 use huella_core::TemplateId;
 use huella_index::{HnswIndex, HnswParams, IndexError, SearchParams, VectorIndex};
-use std::collections::HashSet;
 
 fn params() -> HnswParams {
     HnswParams {
@@ -55,50 +57,21 @@ fn recall_against_exact_oracle() {
 #[test]
 fn every_member_finds_itself_first() {
     let data = Clustered::new(1_000, 3, 32, 0.5, 22);
-    let index = build(&data, params());
-    for (id, e) in &data.gallery {
-        let hits = index.search(e, &SearchParams::top(3)).unwrap();
-        assert_eq!(hits[0].id, *id);
-        assert!(hits[0].score <= 1.0 && hits[0].score > 0.9999);
-    }
+    check_members_find_themselves(&build(&data, params()), &data);
 }
 
 #[test]
 fn deleted_ids_never_return_and_mates_are_still_found() {
     let data = Clustered::new(1_500, 4, 32, 0.6, 23);
     let mut index = build(&data, params());
-    let deleted: HashSet<TemplateId> = data
-        .gallery
-        .iter()
-        .map(|(id, _)| *id)
-        .filter(|id| id.0 % 2 == 0)
-        .collect();
-    for id in &deleted {
-        index.remove(*id).unwrap();
-    }
+    let deleted = remove_even_ids(&mut index, &data);
     assert_eq!(index.deleted_count(), 3_000);
-    assert_eq!(index.len(), 3_000);
     assert!(index.ids().all(|id| !deleted.contains(&id)));
     let check = |index: &HnswIndex| {
-        let mut found = 0;
-        for (identity, q) in data.probes.iter().enumerate() {
-            let hits = index.search(q, &SearchParams::top(10)).unwrap();
-            assert!(hits.iter().all(|h| !deleted.contains(&h.id)));
-            found += usize::from(hits.iter().any(|h| data.identity(h.id) == identity));
-        }
-        assert!(
-            found as f64 >= 0.98 * data.probes.len() as f64,
-            "found {found}"
-        );
         // A parallel build is not deterministic, and HNSW (hnswlib too) can leave a rare
         // node with no inbound link once tombstones surround it: allow 1 in 1000 to miss
         // itself at the default ef, never more.
-        let missed = data
-            .gallery
-            .iter()
-            .filter(|(id, _)| !deleted.contains(id))
-            .filter(|(id, e)| index.search(e, &SearchParams::top(1)).unwrap()[0].id != *id)
-            .count();
+        let missed = check_after_removal(index, &data, &deleted);
         assert!(
             missed <= 3,
             "{missed} live members did not find themselves first"

@@ -1,10 +1,11 @@
 //! LshIndex: recall against the exact oracle, deletion, filters, parallel build.
 
-use crate::data::{check_filtered_search, recall, Clustered};
+use crate::data::{
+    check_after_removal, check_filtered_search, check_members_find_themselves, recall,
+    remove_even_ids, Clustered,
+};
 use crate::flat::check_bad_input;
-use huella_core::TemplateId;
 use huella_index::{IndexError, LshIndex, LshParams, SearchParams, VectorIndex};
-use std::collections::HashSet;
 
 fn build(data: &Clustered) -> LshIndex {
     let dim = data.gallery[0].1.dimension();
@@ -45,49 +46,21 @@ fn recall_against_exact_oracle() {
 #[test]
 fn every_member_finds_itself_first() {
     let data = Clustered::new(1_000, 3, 32, 0.5, 42);
-    let index = build(&data);
-    for (id, e) in &data.gallery {
-        let hits = index.search(e, &SearchParams::top(3)).unwrap();
-        assert_eq!(hits[0].id, *id);
-        assert!(hits[0].score <= 1.0 && hits[0].score > 0.9999);
-    }
+    check_members_find_themselves(&build(&data), &data);
 }
 
 #[test]
 fn deleted_ids_never_return_and_mates_are_still_found() {
     let data = Clustered::new(1_500, 4, 32, 0.6, 43);
     let mut index = build(&data);
-    let deleted: HashSet<TemplateId> = data
-        .gallery
-        .iter()
-        .map(|(id, _)| *id)
-        .filter(|id| id.0 % 2 == 0)
-        .collect();
-    for id in &deleted {
-        index.remove(*id).unwrap();
-    }
-    assert_eq!(index.len(), 3_000);
+    let deleted = remove_even_ids(&mut index, &data);
     assert!(index.ids().all(|id| !deleted.contains(&id)));
     assert!(matches!(
         index.remove(*deleted.iter().next().unwrap()),
         Err(IndexError::UnknownId(_))
     ));
-    let check = |index: &LshIndex| {
-        let mut found = 0;
-        for (identity, q) in data.probes.iter().enumerate() {
-            let hits = index.search(q, &SearchParams::top(10)).unwrap();
-            assert!(hits.iter().all(|h| !deleted.contains(&h.id)));
-            found += usize::from(hits.iter().any(|h| data.identity(h.id) == identity));
-        }
-        assert!(
-            found as f64 >= 0.98 * data.probes.len() as f64,
-            "found {found}"
-        );
-        // A stored vector's own bucket is the first probe of every table.
-        for (id, e) in data.gallery.iter().filter(|(id, _)| !deleted.contains(id)) {
-            assert_eq!(index.search(e, &SearchParams::top(1)).unwrap()[0].id, *id);
-        }
-    };
+    // A stored vector's own bucket is the first probe of every table: none may miss.
+    let check = |index: &LshIndex| assert_eq!(check_after_removal(index, &data, &deleted), 0);
     check(&index);
     // Re-inserting a deleted id works, one at a time (pending) and after a merge.
     let (id0, e0) = &data.gallery[0];
