@@ -244,8 +244,7 @@ impl Hasher {
                 (0..self.hashes).fold(0u32, |bucket, j| {
                     let span = self.span(j);
                     let row = rows.next().map_or(&[][..], |r| &r[..span]);
-                    let best = best_choices(row, 1)[0];
-                    bucket * (2 * span as u32) + best.code
+                    bucket * (2 * span as u32) + best_code(row)
                 })
             })
             .collect()
@@ -292,20 +291,21 @@ impl Hasher {
     }
 }
 
-/// The `count` (at least one) signed coordinates of `y` with the largest magnitude, best
-/// first, each with its shortfall from the best magnitude.
+/// The signed coordinate of `y` with the largest magnitude: `2 * index + (value < 0)`.
+fn best_code(y: &[f32]) -> u32 {
+    let (i, v) = y.iter().enumerate().fold((0, 0.0f32), |(bi, bv), (i, &v)| {
+        if v.abs() > bv.abs() {
+            (i, v)
+        } else {
+            (bi, bv)
+        }
+    });
+    2 * i as u32 + u32::from(v < 0.0)
+}
+
+/// The `count` signed coordinates of `y` with the largest magnitude, best first, each
+/// with its shortfall from the best magnitude.
 fn best_choices(y: &[f32], count: usize) -> Vec<Choice> {
-    if count == 1 {
-        let (i, v) = y.iter().enumerate().fold((0, 0.0f32), |(bi, bv), (i, &v)| {
-            if v.abs() > bv.abs() {
-                (i, v)
-            } else {
-                (bi, bv)
-            }
-        });
-        let code = 2 * i as u32 + u32::from(v < 0.0);
-        return vec![Choice { code, cost: 0.0 }];
-    }
     // (magnitude, coordinate), kept sorted best first; most values fail the first test.
     let mut top: Vec<(f32, u32)> = Vec::with_capacity(count + 1);
     for (i, v) in y.iter().enumerate() {
@@ -486,24 +486,21 @@ impl LshIndex {
         crate::check_search(self.flat.dimension(), query, params)?;
         let probes = probes.clamp(1, MAX_PROBES);
         let q = query.as_slice();
-        let scored = match params.filter {
-            Some(filter) if filter.len() <= EXACT_FILTER_MIN.max(self.len() / 100) => {
+        if let Some(filter) = params.filter {
+            if filter.len() <= EXACT_FILTER_MIN.max(self.len() / 100) {
                 return self.flat.search(query, params);
             }
-            Some(filter) => {
-                let widen = (self.len() / filter.len().max(1)).clamp(1, MAX_FILTER_WIDENING);
-                let slots = self.candidates(q, probes.saturating_mul(widen));
-                self.flat
-                    .rank_slots(q, &slots, params.k, self.params.rerank, |s| {
-                        filter.allows(self.flat.id_at(s))
-                    })
-            }
-            None => {
-                let slots = self.candidates(q, probes);
-                self.flat
-                    .rank_slots(q, &slots, params.k, self.params.rerank, |_| true)
-            }
-        };
+        }
+        // A selective filter leaves fewer candidates per bucket: probe more buckets.
+        let widen = params.filter.map_or(1, |f| {
+            (self.len() / f.len().max(1)).clamp(1, MAX_FILTER_WIDENING)
+        });
+        let slots = self.candidates(q, probes.saturating_mul(widen));
+        let scored = self
+            .flat
+            .rank_slots(q, &slots, params.k, self.params.rerank, |s| {
+                params.filter.is_none_or(|f| f.allows(self.flat.id_at(s)))
+            });
         Ok(crate::finish_hits(scored, params))
     }
 
