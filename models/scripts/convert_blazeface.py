@@ -474,6 +474,8 @@ class Converter:
         cols = w.shape[0] if tb else w.shape[1]
         self.values[node["name"]] = self.fused(node, Tensor(y, [rows, cols]), node["name"])
 
+    op_MatMul = op_FusedMatMul  # no fused_ops: a plain Gemm (mobileface's dense layer)
+
     def op_Relu6(self, node):
         self.unary(node, "Clip", self.init(node["name"] + "/min", np.float32(0)),
                    self.init(node["name"] + "/max", np.float32(6)))

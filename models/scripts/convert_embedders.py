@@ -53,6 +53,9 @@ VARIANTS = {
                      [("embedding", "global_pooling/Mean"), ("age", "age_pred/Softmax"),
                       ("gender", "gender_pred/Sigmoid")], 1.0, 224),
     "mobilefacenet": ("models/mobilefacenet.json", [("embedding", "embeddings")], 1 / 255, 112),
+    # becauseofAI/MobileFace (MXNet, insightface-style 112x112 crop); the graph itself
+    # subtracts 127.5 and scales, so it takes RGB 0..255.  Output: 256-d, not normalised.
+    "mobileface": ("models/mobileface.json", [("embedding", "batchnorm0/add_1")], 1.0, 112),
 }
 DEFAULT_VARIANTS = ["faceres", "mobilefacenet"]
 
