@@ -33,5 +33,7 @@ pub use detect::{iou, Detection, Detector, DetectorSettings, Keypoints};
 pub use embed::{Embedder, DIMENSION};
 pub use error::FaceError;
 pub use landmarks::{BoxF, ShapePredictor};
-pub use pipeline::{files, Face, FaceConfig, FaceModels, FacePipeline, FaceSample};
+pub use pipeline::{
+    files, Face, FaceConfig, FaceModels, FacePipeline, FaceSample, PROBE_AREA_SHARE,
+};
 pub use quality::{Components, Quality};

@@ -10,6 +10,13 @@ use crate::align::{chip, chip_transform, zoomed};
 
 /// Field of view of the mirrored crop relative to the aligned one.
 const MIRROR_CROP_SCALE: f32 = 0.95;
+
+/// The probe face is the one nearest the image centre among the faces whose box has at
+/// least this share of the largest box's area: a subject in front of the camera is
+/// centred, and a bystander must be more than twice as large (closer to the lens) to
+/// take the lead. Chosen on LFW View 1 (0.8 before: DevTrain 99.00% -> 99.09%, DevTest
+/// 98.6% -> 98.7%; 0.3 and 0 gave the same).
+pub const PROBE_AREA_SHARE: f32 = 0.5;
 use crate::detect::{Detection, Detector, DetectorSettings};
 use crate::embed::Embedder;
 use crate::error::FaceError;
@@ -189,9 +196,9 @@ impl FacePipeline {
     }
 
     /// Every face in the image with landmarks and quality (the short-range detector
-    /// first, the full-range one only when it finds none), the probe face first: the
-    /// largest box wins, and among boxes within 20% of its area the one nearest the image
-    /// centre.
+    /// first, the full-range one only when it finds none), the probe face first: among
+    /// the boxes at least [`PROBE_AREA_SHARE`] of the largest one's area, the one nearest
+    /// the image centre.
     pub fn faces(&self, img: &Image) -> Result<Vec<Face>, FaceError> {
         let mut detections = self.detector.detect(img)?;
         if let (true, Some(fallback)) = (detections.is_empty(), &self.fallback) {
@@ -221,7 +228,10 @@ impl FacePipeline {
             (x - cx).hypot(y - cy)
         };
         faces.sort_by(|a, b| {
-            let (big_a, big_b) = (area(a) >= 0.8 * largest, area(b) >= 0.8 * largest);
+            let (big_a, big_b) = (
+                area(a) >= PROBE_AREA_SHARE * largest,
+                area(b) >= PROBE_AREA_SHARE * largest,
+            );
             big_b
                 .cmp(&big_a)
                 .then(off_centre(a).total_cmp(&off_centre(b)))

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use huella_face::{
-    BoxF, Embedder, FaceConfig, FaceError, FaceModels, FacePipeline, ShapePredictor,
+    BoxF, Embedder, Face, FaceConfig, FaceError, FaceModels, FacePipeline, ShapePredictor,
+    PROBE_AREA_SHARE,
 };
 use huella_imaging::{decode, encode_png, resize_bilinear, Image, Limits};
 use huella_infer::Backend;
@@ -217,7 +218,7 @@ fn canvas(w: u32, h: u32, faces: &[(u32, u32, u32)]) -> Image {
 }
 
 #[test]
-fn many_faces_are_all_found_and_the_probe_rule_is_largest_then_central() {
+fn many_faces_are_all_found_and_the_probe_is_the_most_central_of_the_large_ones() {
     let img = canvas(
         800,
         400,
@@ -233,10 +234,26 @@ fn many_faces_are_all_found_and_the_probe_rule_is_largest_then_central() {
     // Equal sizes: the most central face leads.
     let (cx, _) = faces[0].detection.bbox.centre();
     assert!((cx - 400.0).abs() < 60.0, "probe centre x {cx}");
-    // A clearly larger face wins over a central one.
-    let img = canvas(460, 260, &[(0, 5, 250), (255, 30, 200)]);
+    // A face with 0.64 of the largest area leads when it is nearer the centre.
+    let img = canvas(600, 260, &[(0, 5, 250), (250, 30, 200)]);
     let faces = pipeline().faces(&img).unwrap();
     assert_eq!(faces.len(), 2);
+    let area = |f: &Face| f.detection.bbox.width() * f.detection.bbox.height();
+    assert!(area(&faces[0]) >= PROBE_AREA_SHARE * area(&faces[1]));
+    assert!(
+        faces[0].detection.bbox.centre().0 > 300.0,
+        "{:?}",
+        faces[0].detection.bbox
+    );
+    // A face with less than half the largest area never leads, however central.
+    let img = canvas(400, 400, &[(0, 0, 250), (250, 150, 150)]);
+    let faces = pipeline().faces(&img).unwrap();
+    assert_eq!(faces.len(), 2);
+    assert!(
+        area(&faces[1]) < PROBE_AREA_SHARE * area(&faces[0]),
+        "{:?}",
+        faces.iter().map(|f| f.detection.bbox).collect::<Vec<_>>()
+    );
     assert!(
         faces[0].detection.bbox.centre().0 < 250.0,
         "{:?}",
