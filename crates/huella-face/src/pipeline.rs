@@ -7,6 +7,11 @@ use huella_imaging::{decode, Image, Limits};
 use huella_infer::Backend;
 
 use crate::align::{chip, chip_transform, zoomed};
+use crate::detect::{Detection, Detector, DetectorSettings};
+use crate::embed::Embedder;
+use crate::error::FaceError;
+use crate::landmarks::{BoxF, ShapePredictor};
+use crate::quality::{assess, Quality};
 
 /// Field of view of the mirrored crop relative to the aligned one.
 const MIRROR_CROP_SCALE: f32 = 0.95;
@@ -17,11 +22,6 @@ const MIRROR_CROP_SCALE: f32 = 0.95;
 /// take the lead. Chosen on LFW View 1 (0.8 before: DevTrain 99.00% -> 99.09%, DevTest
 /// 98.6% -> 98.7%; 0.3 and 0 gave the same).
 pub const PROBE_AREA_SHARE: f32 = 0.5;
-use crate::detect::{Detection, Detector, DetectorSettings};
-use crate::embed::Embedder;
-use crate::error::FaceError;
-use crate::landmarks::{BoxF, ShapePredictor};
-use crate::quality::{assess, Quality};
 
 /// File names of the default models inside a models directory (see `models/README.md`).
 pub mod files {
@@ -227,13 +227,10 @@ impl FacePipeline {
             let (x, y) = f.detection.bbox.centre();
             (x - cx).hypot(y - cy)
         };
+        let large = |f: &Face| area(f) >= PROBE_AREA_SHARE * largest;
         faces.sort_by(|a, b| {
-            let (big_a, big_b) = (
-                area(a) >= PROBE_AREA_SHARE * largest,
-                area(b) >= PROBE_AREA_SHARE * largest,
-            );
-            big_b
-                .cmp(&big_a)
+            large(b)
+                .cmp(&large(a))
                 .then(off_centre(a).total_cmp(&off_centre(b)))
                 .then(area(b).total_cmp(&area(a)))
         });
