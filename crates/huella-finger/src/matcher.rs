@@ -610,10 +610,15 @@ impl Matcher {
             .extend(pairs.iter().map(|p| (a.points[p.1], b.points[p.2])));
         rs.d1.clear();
         rs.d1.resize(n, 0.0);
-        rs.near.clear();
-        rs.near.resize(n, 0);
+        // Every pair of pairs within the distance cutoff, over all rows, in (t, k)
+        // order, listed without a branch (one per pair would often be mispredicted).
+        let most = n * (n - 1) / 2;
+        if rs.near.len() < most {
+            rs.near.resize(most, (0, 0));
+            rs.near_d1.resize(most, 0.0);
+        }
+        let mut near = 0;
         for t in 0..n {
-            let (at, bt) = &rs.points[t];
             // The distance terms of the whole row first, in a pass the compiler
             // vectorises; most pairs stop there.
             let [ax, ay, bx, by] = rs.xy[t];
@@ -622,32 +627,43 @@ impl Matcher {
                 let db = ((bx - xy[2]) * (bx - xy[2]) + (by - xy[3]) * (by - xy[3])).sqrt();
                 *d1 = (da - db).abs();
             }
-            // The few pairs within the distance cutoff, listed without a branch (one per
-            // pair would often be mispredicted).
-            let mut near = 0;
             for k in t + 1..n {
-                rs.near[near] = k as u32;
+                rs.near[near] = (t as u32, k as u32);
+                rs.near_d1[near] = rs.d1[k];
                 near += usize::from(rs.d1[k] <= cutoff);
             }
-            for &k in &rs.near[..near] {
-                let k = k as usize;
-                let d1 = rs.d1[k];
-                let (ak, bk) = &rs.points[k];
-                let d2 = angle_diff(
-                    angle_diff(at.angle, ak.angle),
-                    angle_diff(bt.angle, bk.angle),
-                )
-                .abs();
-                if tau2 < 0.0 && d2 > cutoff2 {
-                    continue;
-                }
-                let d3 = angle_diff(radial(at, ak), radial(bt, bk)).abs();
-                let r = sigmoid(d1, mu1, tau1) * sigmoid(d2, mu2, tau2) * sigmoid(d3, mu3, tau3);
-                if r >= 1e-4 {
-                    rs.edges.push((t as u32, k as u32, r));
-                }
-            }
         }
+        // Their direction and radial-angle differences, gathered first so that the
+        // arithmetic runs in one pass over all of them that the compiler vectorises.
+        let g = &mut rs.geometry;
+        g.clear();
+        for &(t, k) in &rs.near[..near] {
+            let ((at, bt), (ak, bk)) = (&rs.points[t as usize], &rs.points[k as usize]);
+            g.push(
+                [at.angle, ak.angle, bt.angle, bk.angle],
+                [at.x - ak.x, at.y - ak.y, bt.x - bk.x, bt.y - bk.y],
+            );
+        }
+        g.differences();
+        // Those whose direction term is below 1e-4 left out, again without a branch:
+        // the list is compacted in place.
+        let mut kept = 0;
+        for i in 0..near {
+            (rs.near[kept], rs.near_d1[kept]) = (rs.near[i], rs.near_d1[i]);
+            (g.d2[kept], g.d3[kept]) = (g.d2[i], g.d3[i]);
+            kept += usize::from(!(tau2 < 0.0 && g.d2[i] > cutoff2));
+        }
+        rs.edges.resize(kept, (0, 0, 0.0));
+        let mut compatible = 0;
+        for i in 0..kept {
+            let r = sigmoid(rs.near_d1[i], mu1, tau1)
+                * sigmoid(g.d2[i], mu2, tau2)
+                * sigmoid(g.d3[i], mu3, tau3);
+            let (t, k) = rs.near[i];
+            rs.edges[compatible] = (t, k, r);
+            compatible += usize::from(r >= 1e-4);
+        }
+        rs.edges.truncate(compatible);
         // The compatible pairs of each pair in increasing order (rows of a sparse
         // symmetric matrix): the edges come sorted by (t, k), so filling both ends in
         // that order keeps every row sorted.
@@ -697,13 +713,67 @@ struct Scratch {
     out: Vec<MatchedPair>,
 }
 
+/// The angles and position differences of pairs of pairs, one array per quantity so
+/// that [`PairGeometry::differences`] vectorises.
+#[derive(Debug, Default)]
+struct PairGeometry {
+    /// Directions of the minutiae `t` and `k` in `a`, then in `b`.
+    angles: [Vec<f32>; 4],
+    /// `t - k` in `a` (x, y), then in `b`.
+    offsets: [Vec<f32>; 4],
+    /// Direction-difference disagreement (`d_2`).
+    d2: Vec<f32>,
+    /// Radial-angle disagreement (`d_3`).
+    d3: Vec<f32>,
+}
+
+impl PairGeometry {
+    fn clear(&mut self) {
+        self.angles.iter_mut().for_each(Vec::clear);
+        self.offsets.iter_mut().for_each(Vec::clear);
+    }
+
+    fn push(&mut self, angles: [f32; 4], offsets: [f32; 4]) {
+        for (v, x) in self.angles.iter_mut().zip(angles) {
+            v.push(x);
+        }
+        for (v, x) in self.offsets.iter_mut().zip(offsets) {
+            v.push(x);
+        }
+    }
+
+    /// `d2` and `d3` of every pushed pair of pairs.
+    fn differences(&mut self) {
+        let n = self.angles[0].len();
+        self.d2.clear();
+        self.d2.resize(n, 0.0);
+        self.d3.clear();
+        self.d3.resize(n, 0.0);
+        let [at, ak, bt, bk] = &self.angles;
+        let [ax, ay, bx, by] = &self.offsets;
+        // Slices of one length, so that the loop runs without bounds checks.
+        let (at, ak, bt, bk) = (&at[..n], &ak[..n], &bt[..n], &bk[..n]);
+        let (ax, ay, bx, by) = (&ax[..n], &ay[..n], &bx[..n], &by[..n]);
+        let (d2, d3) = (&mut self.d2[..n], &mut self.d3[..n]);
+        for i in 0..n {
+            d2[i] = angle_diff(angle_diff(at[i], ak[i]), angle_diff(bt[i], bk[i])).abs();
+            // The paper's `d_R`: the angle between `t`'s direction and the line from `k`.
+            let radial_a = angle_diff(at[i], fast_atan2(ay[i], ax[i]));
+            let radial_b = angle_diff(bt[i], fast_atan2(by[i], bx[i]));
+            d3[i] = angle_diff(radial_a, radial_b).abs();
+        }
+    }
+}
+
 /// The relaxation's buffers.
 #[derive(Debug, Default)]
 struct RelaxScratch {
     points: Vec<(Point, Point)>,
     xy: Vec<[f32; 4]>,
     d1: Vec<f32>,
-    near: Vec<u32>,
+    near: Vec<(u32, u32)>,
+    near_d1: Vec<f32>,
+    geometry: PairGeometry,
     edges: Vec<(u32, u32, f32)>,
     start: Vec<u32>,
     fill: Vec<u32>,
@@ -1093,7 +1163,11 @@ fn to_points(t: &FingerTemplate) -> Vec<Point> {
         .map(|m: &Minutia| Point {
             x: m.x as f32 * sx,
             y: -(m.y as f32) * sy,
-            angle: m.angle.rem_euclid(TAU),
+            // In [0, 2π): `rem_euclid` gives 2π itself for a tiny negative angle.
+            angle: match m.angle.rem_euclid(TAU) {
+                a if a >= TAU => 0.0,
+                a => a,
+            },
         })
         .collect()
 }
@@ -1102,50 +1176,42 @@ fn dist(a: &Point, b: &Point) -> f32 {
     ((a.x - b.x) * (a.x - b.x) + (a.y - b.y) * (a.y - b.y)).sqrt()
 }
 
-/// `a - b` wrapped into `[-π, π)`, for `a` and `b` within `[-2π, 2π]` (every angle
-/// and angle difference here); a branch instead of a float modulo, which is slow.
+/// `a - b` wrapped into `[-π, π)`, for `a - b` within `[-3π, 3π)`: every call here
+/// takes two angles in `[0, 2π)`, or in `[-π, π]`, or one of each. Selects instead of a
+/// float modulo, which is slow, so that loops over it vectorise.
+#[inline(always)]
 fn angle_diff(a: f32, b: f32) -> f32 {
-    let mut d = a - b;
-    if d >= PI {
-        d -= TAU;
-        if d >= PI {
-            d -= TAU;
-        }
-    } else if d < -PI {
-        d += TAU;
-        if d < -PI {
-            d += TAU;
-        }
+    let d = a - b;
+    let d = if d >= PI { d - TAU } else { d };
+    if d < -PI {
+        d + TAU
+    } else {
+        d
     }
-    d
 }
 
-/// The angle between `m`'s direction and the line from `n` to `m` (the paper's `d_R`).
-fn radial(m: &Point, n: &Point) -> f32 {
-    angle_diff(m.angle, fast_atan2(m.y - n.y, m.x - n.x))
-}
-
-/// `atan2(y, x)` in `(-π, π]` to within 1e-5 radians: a minimax polynomial on the
+/// `atan2(y, x)` in `[-π, π]` to within 1.5e-5 radians: a minimax polynomial on the
 /// octant, a fraction of libm's cost in the relaxation's inner loop.
+#[inline(always)]
 fn fast_atan2(y: f32, x: f32) -> f32 {
     let (ax, ay) = (x.abs(), y.abs());
-    let (num, den) = if ax >= ay { (ay, ax) } else { (ax, ay) };
-    if den == 0.0 {
-        return 0.0;
-    }
+    let steep = ay > ax;
+    let (num, den) = if steep { (ax, ay) } else { (ay, ax) };
     let t = num / den;
     let t2 = t * t;
-    let mut r = t
+    let r = t
         * (0.999_866
             + t2 * (-0.330_299_5 + t2 * (0.180_141 + t2 * (-0.085_133 + t2 * 0.020_835_1))));
-    if ay > ax {
-        r = std::f32::consts::FRAC_PI_2 - r;
-    }
-    if x < 0.0 {
-        r = PI - r;
-    }
-    if y < 0.0 {
-        -r
+    // Selects rather than branches, so that loops over it vectorise.
+    let r = if steep {
+        std::f32::consts::FRAC_PI_2 - r
+    } else {
+        r
+    };
+    let r = if x < 0.0 { PI - r } else { r };
+    let r = if y < 0.0 { -r } else { r };
+    if den == 0.0 {
+        0.0
     } else {
         r
     }
@@ -1575,6 +1641,50 @@ pub(crate) mod tests {
                 fast_rows.clear();
                 m.pair_keys_with::<true, false>(&a, &b, &mut fast, &mut fast_rows);
                 assert_eq!((fast, fast_rows), (slow, slow_rows), "seed {seed}");
+            }
+        }
+    }
+
+    #[test]
+    fn angle_diff_wraps_like_the_modulo_on_its_domain() {
+        // Pairs of angles from [0, 2π), from [-π, π] and one of each, as the callers pass.
+        let grid = |lo: f32, hi: f32| (0..=97).map(move |i| lo + (hi - lo) * i as f32 / 97.0);
+        let zero_to_tau = grid(0.0, TAU * 0.999_999);
+        for (a, b) in zero_to_tau
+            .clone()
+            .flat_map(|a| grid(-PI, PI).map(move |b| (a, b)))
+            .chain(
+                zero_to_tau
+                    .clone()
+                    .flat_map(|a| zero_to_tau.clone().map(move |b| (a, b))),
+            )
+            .chain(grid(-PI, PI).flat_map(|a| grid(-PI, PI).map(move |b| (a, b))))
+        {
+            let d = angle_diff(a, b);
+            let want = (a - b + PI).rem_euclid(TAU) - PI;
+            assert!((-PI..PI).contains(&d), "angle_diff({a}, {b}) = {d}");
+            // Equal up to the wrap's rounding, or a whole turn apart at the ±π seam.
+            let off = (d - want).abs();
+            assert!(
+                off < 1e-5 || (off - TAU).abs() < 1e-5,
+                "angle_diff({a}, {b}) = {d}, want {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn fast_atan2_is_within_1_5e5_of_atan2() {
+        for i in -40..=40 {
+            for j in -40..=40 {
+                let (y, x) = (i as f32 * 0.37, j as f32 * 0.53);
+                let want = if i == 0 && j == 0 { 0.0 } else { y.atan2(x) };
+                let got = fast_atan2(y, x);
+                // ±π are one direction.
+                let off = (got - want).abs();
+                assert!(
+                    off < 1.5e-5 || (off - TAU).abs() < 1.5e-5,
+                    "atan2({y}, {x}): {got} vs {want}"
+                );
             }
         }
     }
