@@ -4,38 +4,35 @@
 //! ```text
 //! cargo run --release -p huella-finger --example index_1n -- \
 //!     --data ../shared/datasets/fvc2002 [--source templates|images] [--gallery 1000000] \
-//!     [--distinct 20000] [--shortlists 100,300,1000,3000,10000] [--matcher-ceiling] \
-//!     [--two-fingers]
+//!     [--shortlists 100,300,1000,3000,10000] [--two-fingers 1000,10000] [--pool 20000] \
+//!     [--matcher-ceiling [--distinct 1500]]
 //! ```
 //!
-//! `--matcher-ceiling` instead ranks every mate with the full matcher among the
-//! `--distinct` distractors and among the real non-mates (use a small `--distinct`: it
-//! compares every probe with every distractor). On FVC2002 DB1-4 B with 1,500
-//! distractors the full matcher keeps the mate in its top 1% for 96.65% of genuine
-//! pairs, top 3% 98.12%, top 5% 98.39%, top 9% and 10% 99.06% (among the real non-mates:
-//! top 10% 98.79%): the ceiling of any short list of that size that the matcher ranks.
+//! Gallery: every FVC impression (all databases) plus distractors, each made from a
+//! randomly drawn FVC impression by rotating (±30°), translating (±40 px), jittering
+//! (±4 px, ±0.15 rad), dropping 25% and adding 10% spurious minutiae, then taken through
+//! the full pipeline (cylinders, code) on every core: a million distractors take about
+//! 90 s on two cores. Only their codes are kept, and the prepared templates of the first
+//! `--pool` distractors, which stand in for the short-listed distractors when the
+//! re-scoring is timed. Probes: every impression; for each other impression of the same
+//! finger (a genuine pair) the mate's rank is counted among the gallery minus the probe
+//! itself and minus the distractors made from the probe's own finger. The times are each
+//! of 10 probes' fastest of three runs, split into scan + select and re-scoring.
 //!
-//! With the defaults, `--gallery 1000000 --distinct 20000` on one core: scan 85 ms per
-//! probe; mate kept for 72.3% of genuine pairs in a 100-entry short list, 81.7% at
-//! 1,000, 85.9% at 3,000, 90.7% at 10,000, 93.9% at 30,000, 96.4% at 70,000 (983 ms
-//! with re-scoring on a loaded machine), 97.4% at 100,000. Single-cell hash bits gave
-//! 59.2%, 76.8%, 84.3%, 90.8%, 94.2% and 96.9% in the same session. The times are
-//! each probe's fastest of three runs, split into scan + select and re-scoring.
+//! Until 2026-11-30 only 20,000 distractors were made this way and the rest of the
+//! gallery repeated their codes with bit noise. Those copies are much easier to tell from
+//! a mate than distinct distractors (in a 9% short list the same code kept the mate for
+//! 96.92% of genuine pairs among them, 88.35% among distinct ones), so every figure made
+//! that way was optimistic; see BENCHMARKS.md.
 //!
-//! `--two-fingers` also reports two-finger probes (virtual subjects of two different
-//! FVC fingers, each finger in its own index of `--gallery` entries): with a 10,000-entry
-//! short list per finger the subject was kept for 99.17% of two-finger genuine pairs in
-//! 576 ms per probe on a quiet machine (single finger: 96.92% within 981 ms at 90,000).
+//! `--two-fingers L1,L2,..` also reports two-finger probes (virtual subjects of two
+//! different FVC fingers, each finger in its own index of `--gallery` entries) with
+//! short lists of `L1`, `L2`, ... per finger.
 //!
-//! Gallery: every FVC impression (all databases) plus distractors. Distractors are FVC
-//! impressions replicated with noise, in two stages: `--distinct` templates are made by
-//! rotating (±30°), translating (±40 px), jittering (±4 px, ±0.15 rad), dropping 25% and
-//! adding 10% spurious minutiae, then coded with the full pipeline; the rest of the
-//! gallery repeats those codes with bit noise (each set bit dropped with p = 1/8, each
-//! clear bit set with p = 1/128), since building a million cylinder sets would take an
-//! hour here. Probes: every impression; for each other impression of the same finger (a
-//! genuine pair) the mate's rank is counted among the gallery minus the probe itself and
-//! minus the distractors made from the probe's own finger.
+//! `--matcher-ceiling` instead ranks every mate with the full matcher among the first
+//! `--distinct` distractors and among the real non-mates (it compares every probe with
+//! every one of them): the ceiling of any short list of that size that the matcher
+//! itself would rank.
 use huella_finger::{
     CodeIndex, FingerCode, FingerCoder, FingerExtractor, FingerTemplate, IndexCodeParams, Matcher,
     Minutia, MinutiaeRecord, PreparedFinger,
@@ -104,24 +101,13 @@ fn perturb(t: &FingerTemplate, rng: &mut Rng) -> FingerTemplate {
     }
 }
 
-fn noisy(code: &FingerCode, rng: &mut Rng) -> FingerCode {
-    // Rebuild through the public API: a code is its words.
-    let words: Vec<u64> = code
-        .as_words()
-        .iter()
-        .map(|&w| {
-            let keep = rng.next() | rng.next() | rng.next();
-            let add = rng.next()
-                & rng.next()
-                & rng.next()
-                & rng.next()
-                & rng.next()
-                & rng.next()
-                & rng.next();
-            (w & keep) | add
-        })
-        .collect();
-    FingerCode::from_words(words)
+/// Distractor `k`: an FVC impression (which one drawn by `k`'s own generator, so that
+/// distractors can be made in any order and on any thread) moved and disturbed by
+/// [`perturb`]. Returns the source impression too.
+fn distractor(samples: &[Sample], k: usize) -> (usize, FingerTemplate) {
+    let mut rng = Rng(0x5EED ^ (k as u64).wrapping_mul(0xD129_0E4D_5A3B_8C71));
+    let src = (rng.next() % samples.len() as u64) as usize;
+    (src, perturb(&samples[src].2, &mut rng))
 }
 
 /// One impression: database folder, finger number, template.
@@ -171,12 +157,18 @@ fn main() -> Result<(), Box<dyn Error>> {
     let data = PathBuf::from(flag("--data").ok_or("--data <FVC root> is required")?);
     let images = flag("--source").as_deref() == Some("images");
     let gallery_size: usize = flag("--gallery").map_or(Ok(1_000_000), |s| s.parse())?;
-    let distinct: usize = flag("--distinct").map_or(Ok(20_000), |s| s.parse())?;
-    let shortlists: Vec<usize> = flag("--shortlists")
-        .unwrap_or_else(|| "100,300,1000,3000,10000".into())
-        .split(',')
-        .map(|s| s.parse())
-        .collect::<Result<_, _>>()?;
+    let distinct: usize = flag("--distinct").map_or(Ok(1_500), |s| s.parse())?;
+    let pool: usize = flag("--pool").map_or(Ok(20_000), |s| s.parse())?;
+    let lists = |name: &str, default: &str| -> Result<Vec<usize>, std::num::ParseIntError> {
+        flag(name)
+            .unwrap_or_else(|| default.into())
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse())
+            .collect()
+    };
+    let shortlists = lists("--shortlists", "100,300,1000,3000,10000")?;
+    let two_finger_lists = lists("--two-fingers", "")?;
 
     let samples = load_all(&data, images)?;
     let matcher = Matcher::default();
@@ -189,21 +181,16 @@ fn main() -> Result<(), Box<dyn Error>> {
     })?;
     let real: Vec<PreparedFinger> = samples.iter().map(|s| matcher.prepare(&s.2)).collect();
     let finger_of = |i: usize| (samples[i].0.as_str(), samples[i].1);
-    // Distinct distractors through the full pipeline, then noisy copies of their codes.
-    let mut rng = Rng(0x5EED);
     let t0 = Instant::now();
-    let mut parents: Vec<usize> = Vec::with_capacity(distinct);
-    let mut distractors: Vec<PreparedFinger> = Vec::with_capacity(distinct);
-    for _ in 0..distinct {
-        let src = (rng.next() % samples.len() as u64) as usize;
-        parents.push(src);
-        distractors.push(matcher.prepare(&perturb(&samples[src].2, &mut rng)));
-    }
-    let distinct_codes: Vec<FingerCode> = distractors.iter().map(|p| coder.code(p)).collect();
-    let prep_s = t0.elapsed().as_secs_f64();
     if args.iter().any(|a| a == "--matcher-ceiling") {
-        // The full matcher as the filter: where each mate ranks among the distinct
+        // The full matcher as the filter: where each mate ranks among `distinct`
         // distractors and among the real non-mates (what no pre-filter is likely to beat).
+        let (parents, distractors): (Vec<usize>, Vec<PreparedFinger>) = (0..distinct)
+            .map(|k| {
+                let (src, t) = distractor(&samples, k);
+                (src, matcher.prepare(&t))
+            })
+            .unzip();
         let mut ranks = Vec::new();
         for i in 0..real.len() {
             let ds: Vec<f32> = (0..distinct)
@@ -238,29 +225,54 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
         return Ok(());
     }
+    // Every distractor through the full pipeline (perturbed template, cylinders, code),
+    // on every core; only the codes are kept, and the prepared templates of the first
+    // `pool` distractors, which stand in for the short-listed ones when re-scoring is
+    // timed (a million prepared templates would take about 10 GB).
+    let count = gallery_size.saturating_sub(real.len());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = count.div_ceil(threads).max(1);
+    let parts: Vec<Vec<(usize, FingerCode)>> = std::thread::scope(|scope| {
+        let (samples, matcher, coder) = (&samples, &matcher, &coder);
+        let handles: Vec<_> = (0..count)
+            .step_by(chunk)
+            .map(|lo| {
+                scope.spawn(move || {
+                    (lo..(lo + chunk).min(count))
+                        .map(|k| {
+                            let (src, t) = distractor(samples, k);
+                            (src, coder.code(&matcher.prepare(&t)))
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a distractor thread panicked"))
+            .collect()
+    });
+    let timing_pool: Vec<PreparedFinger> = (0..pool.min(count))
+        .map(|k| matcher.prepare(&distractor(&samples, k).1))
+        .collect();
     let mut index = CodeIndex::new(&coder);
-    // Entry -> (source sample, distinct distractor or none for a real impression).
-    let mut origin: Vec<(usize, Option<usize>)> = Vec::with_capacity(gallery_size + real.len());
+    // Entry -> (source sample, whether it is a distractor).
+    let mut origin: Vec<(usize, bool)> = Vec::with_capacity(gallery_size.max(real.len()));
     for (i, p) in real.iter().enumerate() {
         index.push(&coder.code(p))?;
-        origin.push((i, None));
+        origin.push((i, false));
     }
-    for k in 0..gallery_size.saturating_sub(real.len()) {
-        let d = k % distinct;
-        let code = if k < distinct {
-            distinct_codes[d].clone()
-        } else {
-            noisy(&distinct_codes[d], &mut rng)
-        };
+    for (src, code) in parts.into_iter().flatten() {
         index.push(&code)?;
-        origin.push((parents[d], Some(d)));
+        origin.push((src, true));
     }
     println!(
-        "gallery {} codes ({} MB), {} distinct distractors prepared in {:.1} s",
+        "gallery {} codes ({} MB), {} distractors made in {:.1} s on {} threads",
         index.len(),
         index.memory_bytes() >> 20,
-        distinct,
-        prep_s
+        count,
+        t0.elapsed().as_secs_f64(),
+        threads
     );
 
     // Ranks of every genuine pair (with its finger), and the scan time per probe.
@@ -276,9 +288,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         // so their bits order like the values), ties by position: the mate's rank is
         // the number of keys below its own.
         let mut keys: Vec<u64> = (0..scores.len())
-            .filter(|&k| {
-                k != i && (origin[k].1.is_none() || finger_of(origin[k].0) != finger_of(i))
-            })
+            .filter(|&k| k != i && (!origin[k].1 || finger_of(origin[k].0) != finger_of(i)))
             .map(|k| u64::from(!scores[k].to_bits()) << 32 | k as u64)
             .collect();
         keys.sort_unstable();
@@ -315,8 +325,8 @@ fn main() -> Result<(), Box<dyn Error>> {
                 let t = Instant::now();
                 for (k, _) in hits {
                     let g = match origin[k] {
-                        (src, None) => &real[src],
-                        (_, Some(d)) => &distractors[d],
+                        (src, false) => &real[src],
+                        _ => &timing_pool[k % timing_pool.len().max(1)],
                     };
                     sink += matcher.compare(probe, g);
                 }
@@ -345,13 +355,13 @@ fn main() -> Result<(), Box<dyn Error>> {
             select_ms + rescore_ms
         );
     }
-    if args.iter().any(|a| a == "--two-fingers") {
+    if flag("--two-fingers").is_some() {
         // Two-finger probes: virtual subjects made of two different FVC fingers (every
         // genuine pair of one finger with every genuine pair of another), each finger
         // searched in its own index of the gallery's size. The subject is kept when
         // either finger's mate is in that finger's short list of `l`; every subject
         // in either list is then scored on both fingers (2l comparisons per finger).
-        for &l in &shortlists {
+        for &l in &two_finger_lists {
             let (mut kept, mut total) = (0u64, 0u64);
             for (x, (&ra, fa)) in ranks.iter().zip(&pair_finger).enumerate() {
                 for (&rb, fb) in ranks[x + 1..].iter().zip(&pair_finger[x + 1..]) {
