@@ -12,9 +12,11 @@
 //! buckets; two fingers share few. The similarity of two codes is their cosine
 //! (shared bits over the geometric mean of their bit counts), so that fingers with many
 //! minutiae do not match everything. (Among other measures of the same counts, in a 9%
-//! short list of 100,000 distinct distractors with 32x7 codes: cosine 88.35%, Jaccard
-//! 86.74%, shared bits above chance over their deviation 85.31%, shared over the larger
-//! count 78.84%.)
+//! short list of 100,000 distinct distractors, with the earlier 32x7 code of radius-2
+//! cells: cosine 88.35%, Jaccard 86.74%, shared bits above chance over their deviation
+//! 85.31%, shared over the larger count 78.84%; with this code, the shared bits over
+//! the product of the counts to the power 0.4 / 0.6 instead of 0.5: 91.07% / 93.08%
+//! against 92.86%, within the noise of one draw.)
 //!
 //! [`CodeIndex`] scans a contiguous array of codes with hardware popcount; the short
 //! list it returns is re-scored by the full matcher.
