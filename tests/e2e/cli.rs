@@ -210,6 +210,10 @@ fn bad_input_files_fail_cleanly() {
         "--max-candidates",
         "0",
     ]);
+    // A finger short list is a share of the gallery.
+    let err = fails(&["stats", "-g", g, "--finger-short-list", "1.5"]);
+    assert!(err.contains("finger_short_list"), "{err}");
+    ok(&["stats", "-g", g, "--finger-short-list", "0.05"]);
     // A gallery whose database file is garbage is a clear error.
     let junk = tmp.path().join("junk");
     std::fs::create_dir(&junk).unwrap();

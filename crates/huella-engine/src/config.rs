@@ -156,6 +156,7 @@ pub struct EngineBuilder {
     pub(crate) pool: Option<Arc<rayon::ThreadPool>>,
     pub(crate) face: Option<Arc<huella_face::FacePipeline>>,
     pub(crate) fingers: bool,
+    pub(crate) finger_short_list: Option<f64>,
 }
 
 impl EngineBuilder {
@@ -221,6 +222,22 @@ impl EngineBuilder {
         self
     }
 
+    /// Share of a finger gallery larger than [`crate::EXACT_SEARCH_UP_TO`] that the
+    /// index code hands to the matcher, in `(0, 1]` (default
+    /// [`crate::DEFAULT_FINGER_SHORT_LIST`], never fewer than [`crate::MIN_SHORT_LIST`]
+    /// fingers). More finds more mates of single-finger probes and costs one matcher
+    /// comparison (about 10 us) per finger in the list; 1.0 compares with every finger.
+    pub fn finger_short_list(mut self, share: f64) -> Self {
+        self.finger_short_list = Some(share);
+        self
+    }
+
+    /// The finger short-list share: the one set, or the default.
+    pub(crate) fn finger_short_list_share(&self) -> f64 {
+        self.finger_short_list
+            .unwrap_or(crate::DEFAULT_FINGER_SHORT_LIST)
+    }
+
     /// Check the settings, open or create the gallery and bring its indexes up to date.
     pub fn build(mut self) -> Result<Engine, ConfigError> {
         if let Some(face) = &self.face {
@@ -236,6 +253,13 @@ impl EngineBuilder {
             return Err(ConfigError::Invalid {
                 setting: "index",
                 reason: "auto:0 would never use the flat index; say lsh".into(),
+            });
+        }
+        let share = self.finger_short_list_share();
+        if !(share > 0.0 && share <= 1.0) {
+            return Err(ConfigError::Invalid {
+                setting: "finger_short_list",
+                reason: format!("{share} is not a share in (0, 1]"),
             });
         }
         let mut seen = std::collections::HashSet::new();

@@ -150,7 +150,7 @@ impl Engine {
                 })
             }
             Some(_) => {
-                let build = || FingerGallery::build(&gallery);
+                let build = || FingerGallery::build(&gallery, b.finger_short_list_share());
                 let built = match &b.pool {
                     Some(pool) => pool.install(build),
                     None => build(),

@@ -60,8 +60,8 @@ pub use error::{ConfigError, EngineError};
 pub use face::{compare_faces, face_model, face_sample, FaceComparison, QualityPolicy};
 pub use fingerprint::{
     finger_minutiae, finger_model, finger_template, finger_template_from_record,
-    is_finger_template, EXACT_SEARCH_UP_TO, FINGER_ALGORITHM, FINGER_ALGORITHM_VERSION,
-    MIN_SHORT_LIST,
+    is_finger_template, DEFAULT_FINGER_SHORT_LIST, EXACT_SEARCH_UP_TO, FINGER_ALGORITHM,
+    FINGER_ALGORITHM_VERSION, MIN_SHORT_LIST,
 };
 pub use huella_face::files as face_files;
 pub use rescore::{

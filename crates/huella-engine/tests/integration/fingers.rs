@@ -239,6 +239,22 @@ fn finger_misuse_is_a_typed_error() {
             .build(),
         Err(ConfigError::Invalid { .. })
     ));
+    // The finger short list is a share of the gallery.
+    for share in [0.0, -0.5, 1.5, f64::NAN, f64::INFINITY] {
+        assert!(
+            matches!(
+                Engine::builder()
+                    .gallery(faces.path())
+                    .finger_short_list(share)
+                    .build(),
+                Err(ConfigError::Invalid {
+                    setting: "finger_short_list",
+                    ..
+                })
+            ),
+            "share {share}"
+        );
+    }
 }
 
 #[test]
