@@ -351,7 +351,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             100.0 * kept as f64 / ranks.len() as f64,
             select_ms,
             rescore_ms,
-            rescore_ms * 1e3 / l as f64,
+            rescore_ms * 1e3 / l.min(index.len()) as f64,
             select_ms + rescore_ms
         );
     }
