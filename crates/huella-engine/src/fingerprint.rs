@@ -262,7 +262,10 @@ impl FingerGallery {
             (0..self.ids.len()).filter(|&s| self.live[s]).collect()
         } else {
             let share = (self.len() as f64 * self.short_list).ceil() as usize;
-            let short = MIN_SHORT_LIST.max(share);
+            // Removed fingers keep their codes: ask for as many more, so that the list
+            // still holds `short` live ones.
+            let dead = self.ids.len() - self.len();
+            let short = MIN_SHORT_LIST.max(share) + dead;
             self.codes
                 .search(&self.coder.code(probe), short)
                 .into_iter()
@@ -372,10 +375,17 @@ mod tests {
         gallery.short_list = DEFAULT_FINGER_SHORT_LIST;
         let hits = gallery.search(&probe, 10, None);
         assert_eq!(hits[0], exhaustive[0]);
-        // A removed finger is not reported, through the short list either.
+        // A removed finger is not reported, through the short list either, and a full
+        // share still covers every live finger.
         gallery.remove(TemplateId(mate as u64));
         let hits = gallery.search(&probe, 10, None);
         assert!(hits.iter().all(|h| h.id != TemplateId(mate as u64)));
         assert_eq!(hits.len(), 10);
+        gallery.short_list = 1.0;
+        assert_eq!(gallery.search(&probe, 9, None), exhaustive[1..]);
+        assert_eq!(
+            gallery.search(&probe, usize::MAX, None).len(),
+            gallery.len()
+        );
     }
 }
