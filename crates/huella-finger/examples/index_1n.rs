@@ -5,7 +5,7 @@
 //! cargo run --release -p huella-finger --example index_1n -- \
 //!     --data ../shared/datasets/fvc2002 [--source templates|images] [--gallery 1000000] \
 //!     [--shortlists 100,300,1000,3000,10000] [--two-fingers 1000,10000] [--pool 20000] \
-//!     [--matcher-ceiling [--distinct 1500]]
+//!     [--matcher-ceiling [--distinct 1500]] [--hashes H --bits B --inner R --seed S]
 //! ```
 //!
 //! Gallery: every FVC impression (all databases) plus distractors, each made from a
@@ -177,7 +177,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         hashes: flag("--hashes").map_or(Ok(defaults.hashes), |s| s.parse())?,
         bits_per_hash: flag("--bits").map_or(Ok(defaults.bits_per_hash), |s| s.parse())?,
         inner_radius: flag("--inner").map_or(Ok(defaults.inner_radius), |s| s.parse())?,
-        ..defaults
+        seed: flag("--seed").map_or(Ok(defaults.seed), |s| s.parse())?,
     })?;
     let real: Vec<PreparedFinger> = samples.iter().map(|s| matcher.prepare(&s.2)).collect();
     let finger_of = |i: usize| (samples[i].0.as_str(), samples[i].1);
