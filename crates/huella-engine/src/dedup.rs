@@ -28,8 +28,8 @@
 //! costs what [`Engine::identify`] costs per finger (the index-code short list of the
 //! larger of 2,000 and 1% of the gallery, or the share set with
 //! [`crate::EngineBuilder::finger_short_list`], re-scored by the matcher), so
-//! finger-heavy galleries of millions need a cheaper pre-filter; biographic groups larger than
-//! [`MAX_SHARED_GROUP`] are compared on their first records only.
+//! finger-heavy galleries of millions need a cheaper pre-filter; biographic groups
+//! larger than [`MAX_SHARED_GROUP`] are compared on their first records only.
 //!
 //! ```
 //! use huella_engine::{deduplicate_embeddings, ClusterKind, DedupIndex, DedupOptions, DedupRecord,

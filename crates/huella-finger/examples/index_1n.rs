@@ -232,29 +232,28 @@ fn main() -> Result<(), Box<dyn Error>> {
     let count = gallery_size.saturating_sub(real.len());
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = count.div_ceil(threads).max(1);
-    let parts: Vec<Vec<(usize, FingerCode)>> = std::thread::scope(|scope| {
-        let (samples, matcher, coder) = (&samples, &matcher, &coder);
-        let handles: Vec<_> = (0..count)
-            .step_by(chunk)
-            .map(|lo| {
-                scope.spawn(move || {
-                    (lo..(lo + chunk).min(count))
-                        .map(|k| {
-                            let (src, t) = distractor(samples, k);
-                            (src, coder.code(&matcher.prepare(&t)))
-                        })
-                        .collect()
+    let parts: Vec<Vec<(usize, FingerCode, Option<PreparedFinger>)>> =
+        std::thread::scope(|scope| {
+            let (samples, matcher, coder) = (&samples, &matcher, &coder);
+            let handles: Vec<_> = (0..count)
+                .step_by(chunk)
+                .map(|lo| {
+                    scope.spawn(move || {
+                        (lo..(lo + chunk).min(count))
+                            .map(|k| {
+                                let (src, t) = distractor(samples, k);
+                                let prepared = matcher.prepare(&t);
+                                (src, coder.code(&prepared), (k < pool).then_some(prepared))
+                            })
+                            .collect()
+                    })
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a distractor thread panicked"))
-            .collect()
-    });
-    let timing_pool: Vec<PreparedFinger> = (0..pool.min(count))
-        .map(|k| matcher.prepare(&distractor(&samples, k).1))
-        .collect();
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a distractor thread panicked"))
+                .collect()
+        });
     let mut index = CodeIndex::new(&coder);
     // Entry -> (source sample, whether it is a distractor).
     let mut origin: Vec<(usize, bool)> = Vec::with_capacity(gallery_size.max(real.len()));
@@ -262,9 +261,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         index.push(&coder.code(p))?;
         origin.push((i, false));
     }
-    for (src, code) in parts.into_iter().flatten() {
+    let mut timing_pool: Vec<PreparedFinger> = Vec::with_capacity(pool.min(count));
+    for (src, code, prepared) in parts.into_iter().flatten() {
         index.push(&code)?;
         origin.push((src, true));
+        timing_pool.extend(prepared);
     }
     println!(
         "gallery {} codes ({} MB), {} distractors made in {:.1} s on {} threads",
@@ -355,37 +356,35 @@ fn main() -> Result<(), Box<dyn Error>> {
             select_ms + rescore_ms
         );
     }
-    if flag("--two-fingers").is_some() {
-        // Two-finger probes: virtual subjects made of two different FVC fingers (every
-        // genuine pair of one finger with every genuine pair of another), each finger
-        // searched in its own index of the gallery's size. The subject is kept when
-        // either finger's mate is in that finger's short list of `l`; every subject
-        // in either list is then scored on both fingers (2l comparisons per finger).
-        for &l in &two_finger_lists {
-            let (mut kept, mut total) = (0u64, 0u64);
-            for (x, (&ra, fa)) in ranks.iter().zip(&pair_finger).enumerate() {
-                for (&rb, fb) in ranks[x + 1..].iter().zip(&pair_finger[x + 1..]) {
-                    if fa != fb {
-                        total += 1;
-                        kept += u64::from(ra < l || rb < l);
-                    }
+    // Two-finger probes: virtual subjects made of two different FVC fingers (every
+    // genuine pair of one finger with every genuine pair of another), each finger
+    // searched in its own index of the gallery's size. The subject is kept when
+    // either finger's mate is in that finger's short list of `l`; every subject
+    // in either list is then scored on both fingers (2l comparisons per finger).
+    for &l in &two_finger_lists {
+        let (mut kept, mut total) = (0u64, 0u64);
+        for (x, (&ra, fa)) in ranks.iter().zip(&pair_finger).enumerate() {
+            for (&rb, fb) in ranks[x + 1..].iter().zip(&pair_finger[x + 1..]) {
+                if fa != fb {
+                    total += 1;
+                    kept += u64::from(ra < l || rb < l);
                 }
             }
-            // Per finger: scan and select l, and score 2l entries (timed as a short
-            // list of 2l).
-            let (select_ms, _) = shortlist_cost(l);
-            let (_, rescore_ms) = shortlist_cost(2 * l);
-            println!(
-                "two fingers, short list {:>6} per finger: subject kept for {:.3}% of {} genuine two-finger pairs; 2 x (scan + select {:.0} ms + score 2 x {} {:.0} ms) = {:.0} ms per probe",
-                l,
-                100.0 * kept as f64 / total as f64,
-                total,
-                select_ms,
-                l,
-                rescore_ms,
-                2.0 * (select_ms + rescore_ms)
-            );
         }
+        // Per finger: scan and select l, and score 2l entries (timed as a short
+        // list of 2l).
+        let (select_ms, _) = shortlist_cost(l);
+        let (_, rescore_ms) = shortlist_cost(2 * l);
+        println!(
+            "two fingers, short list {:>6} per finger: subject kept for {:.3}% of {} genuine two-finger pairs; 2 x (scan + select {:.0} ms + score 2 x {} {:.0} ms) = {:.0} ms per probe",
+            l,
+            100.0 * kept as f64 / total as f64,
+            total,
+            select_ms,
+            l,
+            rescore_ms,
+            2.0 * (select_ms + rescore_ms)
+        );
     }
     Ok(())
 }
