@@ -1,23 +1,29 @@
-//! 1:N with the index code on FVC fingers among synthetic distractors: is the true mate
-//! in the short list, and how long do the scan and the re-scoring take on one core?
+//! 1:N with the index on FVC fingers among synthetic distractors: is the true mate in
+//! the short list, and how long do the search and the re-scoring take on one core?
 //!
 //! ```text
 //! cargo run --release -p huella-finger --example index_1n -- \
 //!     --data ../shared/datasets/fvc2002 [--source templates|images] [--gallery 1000000] \
-//!     [--shortlists 100,300,1000,3000,10000] [--two-fingers 1000,10000] [--pool 20000] \
+//!     [--shortlists 100,300,1000,3000,10000] [--long 100000,300000] \
+//!     [--two-fingers 1000,10000] [--pool 20000] \
 //!     [--matcher-ceiling [--distinct 1500]] [--hashes H --bits B --inner R --seed S]
 //! ```
+//!
+//! Short lists are reported first as the code alone makes them (the code's `l` best),
+//! then, for each `--long L`, as the index's two stages make them: the code's `L` best,
+//! of which the `l` with the most similar cylinder sketches.
 //!
 //! Gallery: every FVC impression (all databases) plus distractors, each made from a
 //! randomly drawn FVC impression by rotating (±30°), translating (±40 px), jittering
 //! (±4 px, ±0.15 rad), dropping 25% and adding 10% spurious minutiae, then taken through
-//! the full pipeline (cylinders, code) on every core: a million distractors take about
-//! 90 s on two cores. Only their codes are kept, and the prepared templates of the first
+//! the full pipeline (cylinders, code, sketches) on every core: a million distractors
+//! take about 100 s on two cores. Only their codes and sketches are kept, and the prepared templates of the first
 //! `--pool` distractors, which stand in for the short-listed distractors when the
 //! re-scoring is timed. Probes: every impression; for each other impression of the same
 //! finger (a genuine pair) the mate's rank is counted among the gallery minus the probe
 //! itself and minus the distractors made from the probe's own finger. The times are each
-//! of 10 probes' fastest of three runs, split into scan + select and re-scoring.
+//! of 10 probes' fastest of three runs, split into the index search (scan, select,
+//! sketches) and re-scoring.
 //!
 //! Until 2026-11-30 only 20,000 distractors were made this way and the rest of the
 //! gallery repeated their codes with bit noise. Those copies are much easier to tell from
@@ -32,10 +38,10 @@
 //! `--matcher-ceiling` instead ranks every mate with the full matcher among the first
 //! `--distinct` distractors and among the real non-mates (it compares every probe with
 //! every one of them): the ceiling of any short list of that size that the matcher
-//! itself would rank.
+//! itself would rank; and the same with the sketches alone.
 use huella_finger::{
-    CodeIndex, FingerCode, FingerCoder, FingerExtractor, FingerTemplate, IndexCodeParams, Matcher,
-    Minutia, MinutiaeRecord, PreparedFinger,
+    sketch_similarity, CodeIndex, FingerCoder, FingerExtractor, FingerKey, FingerSketch,
+    FingerTemplate, IndexCodeParams, Matcher, Minutia, MinutiaeRecord, PreparedFinger,
 };
 use std::error::Error;
 use std::f32::consts::TAU;
@@ -168,6 +174,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             .collect()
     };
     let shortlists = lists("--shortlists", "100,300,1000,3000,10000")?;
+    let longs = lists("--long", "")?;
     let two_finger_lists = lists("--two-fingers", "")?;
 
     let samples = load_all(&data, images)?;
@@ -191,79 +198,95 @@ fn main() -> Result<(), Box<dyn Error>> {
                 (src, matcher.prepare(&t))
             })
             .unzip();
-        let mut ranks = Vec::new();
-        for i in 0..real.len() {
-            let ds: Vec<f32> = (0..distinct)
-                .filter(|&d| finger_of(parents[d]) != finger_of(i))
-                .map(|d| matcher.compare(&real[i], &distractors[d]))
-                .collect();
-            let rs: Vec<(usize, f32)> = (0..real.len())
-                .filter(|&j| j != i && finger_of(j) != finger_of(i))
-                .map(|j| (j, matcher.compare(&real[i], &real[j])))
-                .collect();
-            for j in 0..real.len() {
-                if j == i || finger_of(j) != finger_of(i) {
-                    continue;
+        // Where each mate ranks by `score(probe, distractor)` / `real(probe, other)`.
+        let ceiling = |name: &str,
+                       score: &dyn Fn(usize, usize) -> f32,
+                       real_score: &dyn Fn(usize, usize) -> f32| {
+            let mut ranks = Vec::new();
+            for i in 0..real.len() {
+                let ds: Vec<f32> = (0..distinct)
+                    .filter(|&d| finger_of(parents[d]) != finger_of(i))
+                    .map(|d| score(i, d))
+                    .collect();
+                let rs: Vec<f32> = (0..real.len())
+                    .filter(|&j| j != i && finger_of(j) != finger_of(i))
+                    .map(|j| real_score(i, j))
+                    .collect();
+                for j in 0..real.len() {
+                    if j == i || finger_of(j) != finger_of(i) {
+                        continue;
+                    }
+                    let s = real_score(i, j);
+                    let better = ds.iter().filter(|&&x| x >= s).count();
+                    let better_real = rs.iter().filter(|&&x| x >= s).count();
+                    ranks.push((
+                        better as f64 / ds.len() as f64,
+                        better_real as f64 / rs.len() as f64,
+                    ));
                 }
-                let s = matcher.compare(&real[i], &real[j]);
-                let better = ds.iter().filter(|&&x| x >= s).count();
-                let better_real = rs.iter().filter(|x| x.1 >= s).count();
-                ranks.push((
-                    better as f64 / ds.len() as f64,
-                    better_real as f64 / rs.len() as f64,
-                ));
             }
-        }
-        for q in [0.0, 0.001, 0.01, 0.03, 0.05, 0.07, 0.09, 0.1] {
-            let k = ranks.iter().filter(|r| r.0 <= q).count();
-            let kr = ranks.iter().filter(|r| r.1 <= q).count();
-            println!(
-                "matcher: mate within top {q} of distractors: {:.2}%, of real non-mates: {:.2}%",
-                100.0 * k as f64 / ranks.len() as f64,
-                100.0 * kr as f64 / ranks.len() as f64
-            );
-        }
+            for q in [0.0, 0.001, 0.01, 0.03, 0.05, 0.07, 0.09, 0.1] {
+                let k = ranks.iter().filter(|r| r.0 <= q).count();
+                let kr = ranks.iter().filter(|r| r.1 <= q).count();
+                println!(
+                    "{name}: mate within top {q} of distractors: {:.2}%, of real non-mates: {:.2}%",
+                    100.0 * k as f64 / ranks.len() as f64,
+                    100.0 * kr as f64 / ranks.len() as f64
+                );
+            }
+        };
+        ceiling(
+            "matcher",
+            &|i, d| matcher.compare(&real[i], &distractors[d]),
+            &|i, j| matcher.compare(&real[i], &real[j]),
+        );
+        let sketches: Vec<FingerSketch> = distractors.iter().map(|p| coder.sketch(p)).collect();
+        let real_sketches: Vec<FingerSketch> = real.iter().map(|p| coder.sketch(p)).collect();
+        ceiling(
+            "sketches",
+            &|i, d| sketch_similarity(&real_sketches[i], &sketches[d]),
+            &|i, j| sketch_similarity(&real_sketches[i], &real_sketches[j]),
+        );
         return Ok(());
     }
-    // Every distractor through the full pipeline (perturbed template, cylinders, code),
-    // on every core; only the codes are kept, and the prepared templates of the first
+    // Every distractor through the full pipeline (perturbed template, cylinders, code,
+    // sketches), on every core; only the codes and sketches are kept, and the prepared templates of the first
     // `pool` distractors, which stand in for the short-listed ones when re-scoring is
     // timed (a million prepared templates would take about 10 GB).
     let count = gallery_size.saturating_sub(real.len());
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = count.div_ceil(threads).max(1);
-    let parts: Vec<Vec<(usize, FingerCode, Option<PreparedFinger>)>> =
-        std::thread::scope(|scope| {
-            let (samples, matcher, coder) = (&samples, &matcher, &coder);
-            let handles: Vec<_> = (0..count)
-                .step_by(chunk)
-                .map(|lo| {
-                    scope.spawn(move || {
-                        (lo..(lo + chunk).min(count))
-                            .map(|k| {
-                                let (src, t) = distractor(samples, k);
-                                let prepared = matcher.prepare(&t);
-                                (src, coder.code(&prepared), (k < pool).then_some(prepared))
-                            })
-                            .collect()
-                    })
+    let parts: Vec<Vec<(usize, FingerKey, Option<PreparedFinger>)>> = std::thread::scope(|scope| {
+        let (samples, matcher, coder) = (&samples, &matcher, &coder);
+        let handles: Vec<_> = (0..count)
+            .step_by(chunk)
+            .map(|lo| {
+                scope.spawn(move || {
+                    (lo..(lo + chunk).min(count))
+                        .map(|k| {
+                            let (src, t) = distractor(samples, k);
+                            let prepared = matcher.prepare(&t);
+                            (src, coder.key(&prepared), (k < pool).then_some(prepared))
+                        })
+                        .collect()
                 })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("a distractor thread panicked"))
-                .collect()
-        });
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a distractor thread panicked"))
+            .collect()
+    });
     let mut index = CodeIndex::new(&coder);
     // Entry -> (source sample, whether it is a distractor).
     let mut origin: Vec<(usize, bool)> = Vec::with_capacity(gallery_size.max(real.len()));
     for (i, p) in real.iter().enumerate() {
-        index.push(&coder.code(p))?;
+        index.push(coder.key(p))?;
         origin.push((i, false));
     }
     let mut timing_pool: Vec<PreparedFinger> = Vec::with_capacity(pool.min(count));
-    for (src, code, prepared) in parts.into_iter().flatten() {
-        index.push(&code)?;
+    for (src, key, prepared) in parts.into_iter().flatten() {
+        index.push(key)?;
         origin.push((src, true));
         timing_pool.extend(prepared);
     }
@@ -276,52 +299,77 @@ fn main() -> Result<(), Box<dyn Error>> {
         threads
     );
 
-    // Ranks of every genuine pair (with its finger), and the scan time per probe.
-    let mut ranks = Vec::new();
+    // Ranks of every genuine pair (with its finger) in each list: by code alone (the
+    // first), then through each long list by sketch; and the scan time per probe.
+    let probe_keys: Vec<FingerKey> = real.iter().map(|p| coder.key(p)).collect();
+    let mut ranks: Vec<Vec<usize>> = vec![Vec::new(); 1 + longs.len()];
     let mut pair_finger = Vec::new();
     let mut scan_s = 0.0;
-    for i in 0..real.len() {
-        let probe = coder.code(&real[i]);
+    for (i, probe) in probe_keys.iter().enumerate() {
         let t = Instant::now();
-        let scores = index.scores(&probe);
+        let scores = index.scores(&probe.code);
         scan_s += t.elapsed().as_secs_f64();
         // Every counted entry as a key that sorts best-first (scores are non-negative,
         // so their bits order like the values), ties by position: the mate's rank is
         // the number of keys below its own.
+        let key = |s: f32, k: usize| u64::from(!s.to_bits()) << 32 | k as u64;
         let mut keys: Vec<u64> = (0..scores.len())
             .filter(|&k| k != i && (!origin[k].1 || finger_of(origin[k].0) != finger_of(i)))
-            .map(|k| u64::from(!scores[k].to_bits()) << 32 | k as u64)
+            .map(|k| key(scores[k], k))
             .collect();
         keys.sort_unstable();
-        for (j, s) in scores.iter().enumerate().take(real.len()) {
-            if j == i || finger_of(j) != finger_of(i) {
-                continue;
+        let mates: Vec<usize> = (0..real.len())
+            .filter(|&j| j != i && finger_of(j) == finger_of(i))
+            .collect();
+        let code_rank: Vec<usize> = mates
+            .iter()
+            .map(|&j| keys.partition_point(|&x| x < key(scores[j], j)))
+            .collect();
+        ranks[0].extend(&code_rank);
+        pair_finger.extend(mates.iter().map(|_| finger_of(i)));
+        // The sketches of the longest long list, with the mates' own.
+        let longest = longs.iter().copied().max().unwrap_or(0).min(keys.len());
+        let sketched: Vec<(usize, f32)> = keys[..longest]
+            .iter()
+            .map(|&x| (x & 0xFFFF_FFFF) as usize)
+            .map(|k| (k, index.sketch_similarity(&probe.sketch, k)))
+            .collect();
+        for (r, &long) in longs.iter().enumerate() {
+            let mut in_list: Vec<u64> = sketched[..long.min(sketched.len())]
+                .iter()
+                .map(|&(k, s)| key(s, k))
+                .collect();
+            in_list.sort_unstable();
+            for (&j, &c) in mates.iter().zip(&code_rank) {
+                ranks[1 + r].push(if c < long {
+                    let s = index.sketch_similarity(&probe.sketch, j);
+                    in_list.partition_point(|&x| x < key(s, j))
+                } else {
+                    usize::MAX
+                });
             }
-            let key = u64::from(!s.to_bits()) << 32 | j as u64;
-            ranks.push(keys.partition_point(|&x| x < key));
-            pair_finger.push(finger_of(i));
         }
     }
     let scan_ms = scan_s * 1e3 / real.len() as f64;
     println!(
         "{} genuine pairs; scan of {} codes: {:.1} ms per probe",
-        ranks.len(),
+        ranks[0].len(),
         index.len(),
         scan_ms
     );
-    // Scan + select, and re-scoring with the full matcher, for a short list of l entries:
-    // mean over 10 probes of each probe's fastest of 3 runs (the machine is shared: the
-    // fastest run is the one least slowed by other work).
-    let shortlist_cost = |l: usize| -> (f64, f64) {
+    // Search (scan, select, sketches), and re-scoring with the full matcher, for a long
+    // list of `long` and a short list of `l` entries: mean over 10 probes of each
+    // probe's fastest of 3 runs (the machine is shared: the fastest run is the one least
+    // slowed by other work).
+    let shortlist_cost = |long: usize, l: usize| -> (f64, f64) {
         let probes = 10.min(real.len());
         let (mut select_s, mut rescore_s) = (0.0, 0.0);
         let mut sink = 0.0f32;
-        for probe in real.iter().take(probes) {
-            let code = coder.code(probe);
+        for (probe, key) in real.iter().zip(&probe_keys).take(probes) {
             let (mut best_select, mut best_rescore) = (f64::INFINITY, f64::INFINITY);
             for _ in 0..3 {
                 let t = Instant::now();
-                let hits = index.search(&code, l);
+                let hits = index.search(key, long, l, |_| true);
                 best_select = best_select.min(t.elapsed().as_secs_f64());
                 let t = Instant::now();
                 for (k, _) in hits {
@@ -342,49 +390,58 @@ fn main() -> Result<(), Box<dyn Error>> {
             rescore_s * 1e3 / probes as f64,
         )
     };
-    for &l in &shortlists {
-        let kept = ranks.iter().filter(|&&r| r < l).count();
-        let (select_ms, rescore_ms) = shortlist_cost(l);
-        println!(
-            "short list {:>6} ({:.3}% of the gallery): mate kept for {:.2}% of genuine pairs; scan + select {:.0} ms + re-score {:.0} ms ({:.2} us per comparison) = {:.0} ms per probe",
-            l,
-            100.0 * l as f64 / index.len() as f64,
-            100.0 * kept as f64 / ranks.len() as f64,
-            select_ms,
-            rescore_ms,
-            rescore_ms * 1e3 / l.min(index.len()) as f64,
-            select_ms + rescore_ms
-        );
+    // The long list of each rank list (0: the code alone, so the short list itself).
+    let long_of = |r: usize, l: usize| if r == 0 { l } else { longs[r - 1].max(l) };
+    for (r, rank) in ranks.iter().enumerate() {
+        for &l in &shortlists {
+            let long = long_of(r, l);
+            let kept = rank.iter().filter(|&&x| x < l).count();
+            let (select_ms, rescore_ms) = shortlist_cost(long, l);
+            println!(
+                "long list {:>7}, short list {:>6} ({:.3}% of the gallery): mate kept for {:.2}% of genuine pairs; search {:.0} ms + re-score {:.0} ms ({:.2} us per comparison) = {:.0} ms per probe",
+                long,
+                l,
+                100.0 * l as f64 / index.len() as f64,
+                100.0 * kept as f64 / rank.len() as f64,
+                select_ms,
+                rescore_ms,
+                rescore_ms * 1e3 / l.min(index.len()) as f64,
+                select_ms + rescore_ms
+            );
+        }
     }
     // Two-finger probes: virtual subjects made of two different FVC fingers (every
     // genuine pair of one finger with every genuine pair of another), each finger
     // searched in its own index of the gallery's size. The subject is kept when
     // either finger's mate is in that finger's short list of `l`; every subject
     // in either list is then scored on both fingers (2l comparisons per finger).
-    for &l in &two_finger_lists {
-        let (mut kept, mut total) = (0u64, 0u64);
-        for (x, (&ra, fa)) in ranks.iter().zip(&pair_finger).enumerate() {
-            for (&rb, fb) in ranks[x + 1..].iter().zip(&pair_finger[x + 1..]) {
-                if fa != fb {
-                    total += 1;
-                    kept += u64::from(ra < l || rb < l);
+    for (r, rank) in ranks.iter().enumerate() {
+        for &l in &two_finger_lists {
+            let (mut kept, mut total) = (0u64, 0u64);
+            for (x, (&ra, fa)) in rank.iter().zip(&pair_finger).enumerate() {
+                for (&rb, fb) in rank[x + 1..].iter().zip(&pair_finger[x + 1..]) {
+                    if fa != fb {
+                        total += 1;
+                        kept += u64::from(ra < l || rb < l);
+                    }
                 }
             }
+            // Per finger: search for l, and score 2l entries (timed as a short list
+            // of 2l).
+            let (select_ms, _) = shortlist_cost(long_of(r, l), l);
+            let (_, rescore_ms) = shortlist_cost(2 * l, 2 * l);
+            println!(
+                "two fingers, long list {:>7}, short list {:>6} per finger: subject kept for {:.3}% of {} genuine two-finger pairs; 2 x (search {:.0} ms + score 2 x {} {:.0} ms) = {:.0} ms per probe",
+                long_of(r, l),
+                l,
+                100.0 * kept as f64 / total as f64,
+                total,
+                select_ms,
+                l,
+                rescore_ms,
+                2.0 * (select_ms + rescore_ms)
+            );
         }
-        // Per finger: scan and select l, and score 2l entries (timed as a short
-        // list of 2l).
-        let (select_ms, _) = shortlist_cost(l);
-        let (_, rescore_ms) = shortlist_cost(2 * l);
-        println!(
-            "two fingers, short list {:>6} per finger: subject kept for {:.3}% of {} genuine two-finger pairs; 2 x (scan + select {:.0} ms + score 2 x {} {:.0} ms) = {:.0} ms per probe",
-            l,
-            100.0 * kept as f64 / total as f64,
-            total,
-            select_ms,
-            l,
-            rescore_ms,
-            2.0 * (select_ms + rescore_ms)
-        );
     }
     Ok(())
 }

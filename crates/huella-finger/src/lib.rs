@@ -20,7 +20,10 @@ mod render;
 
 pub use error::FingerError;
 pub use extract::{ExtractConfig, Extraction, FeatureMaps, FingerExtractor, MIN_SIDE, WORKING_PPI};
-pub use index_code::{code_similarity, CodeIndex, FingerCode, FingerCoder, IndexCodeParams};
+pub use index_code::{
+    code_similarity, sketch_similarity, CodeIndex, FingerCode, FingerCoder, FingerKey,
+    FingerSketch, IndexCodeParams,
+};
 pub use matcher::{MatchedPair, Matcher, MatcherParams, PreparedFinger};
 pub use minutia::{FingerTemplate, Minutia, MinutiaKind, MAX_MINUTIAE};
 pub use quality::{finger_quality, FingerQuality, QualityComponents};

@@ -124,6 +124,11 @@ impl PreparedFinger {
         &self.cylinders
     }
 
+    /// The direction of each cylinder's minutia, radians, in the cylinders' order.
+    pub(crate) fn cylinder_angles(&self) -> &[f32] {
+        &self.angles
+    }
+
     /// How many minutiae have a valid cylinder (those that can take part in a match).
     pub fn usable_minutiae(&self) -> usize {
         self.cylinders.len()
@@ -968,7 +973,7 @@ fn vpopcnt_detected() -> bool {
 /// `VPOPCNT`, with the AVX-512 `vpopcntq` instruction (per 64-bit lane counts).
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
-mod avx2 {
+pub(crate) mod avx2 {
     use super::{Cylinder, LAYER_WORDS, ND};
     use std::arch::x86_64::*;
 
@@ -977,7 +982,7 @@ mod avx2 {
     /// Per-byte set-bit counts of `v` (each at most 8).
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn byte_counts(v: __m256i) -> __m256i {
+    pub(crate) unsafe fn byte_counts(v: __m256i) -> __m256i {
         let lut = _mm256_setr_epi8(
             0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2,
             3, 3, 4,
