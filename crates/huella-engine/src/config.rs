@@ -223,10 +223,13 @@ impl EngineBuilder {
     }
 
     /// Share of a finger gallery larger than [`crate::EXACT_SEARCH_UP_TO`] that the
-    /// index code hands to the matcher, in `(0, 1]` (default
+    /// index hands to the matcher, in `(0, 1]` (default
     /// [`crate::DEFAULT_FINGER_SHORT_LIST`], never fewer than [`crate::MIN_SHORT_LIST`]
-    /// fingers). More finds more mates of single-finger probes and costs one matcher
-    /// comparison (about 10 us) per finger in the list; 1.0 compares with every finger.
+    /// fingers; the index picks it by cylinder sketches from a long list
+    /// [`crate::LONG_LIST_FACTOR`] times longer, by code). More finds more mates of
+    /// single-finger probes and costs one matcher comparison (about 10 us) and ten
+    /// sketch comparisons (about 1 us each) per finger in the list; 1.0 compares with
+    /// every finger.
     pub fn finger_short_list(mut self, share: f64) -> Self {
         self.finger_short_list = Some(share);
         self

@@ -25,7 +25,7 @@
 //! ANSI/NIST-ITL transactions write it, is read as `FIRST LAST`).
 //!
 //! Limits: face scores use the gallery's first face model; a record's finger search
-//! costs what [`Engine::identify`] costs per finger (the index-code short list of the
+//! costs what [`Engine::identify`] costs per finger (the index's short list of the
 //! larger of 2,000 and 1% of the gallery, or the share set with
 //! [`crate::EngineBuilder::finger_short_list`], re-scored by the matcher), so
 //! finger-heavy galleries of millions need a cheaper pre-filter; biographic groups

@@ -4,9 +4,10 @@
 //! agencies exchange) stored as an opaque template of algorithm [`finger_model`], with
 //! the finger position as its modality. The store stays the source of truth: on open
 //! the engine reads every finger record and builds an in-memory [`FingerGallery`] (MCC
-//! cylinders for the matcher, index codes for the pre-filter); enrolment and deletion
-//! keep it in step. 1:N search scans the codes, re-scores the short list with the full
-//! matcher and fuses multi-finger probes per subject.
+//! cylinders for the matcher, index codes and cylinder sketches for the pre-filter); enrolment and deletion
+//! keep it in step. 1:N search scans the codes for a long list, cuts it to a short list
+//! with the cylinder sketches, re-scores that with the full matcher and fuses
+//! multi-finger probes per subject.
 
 use std::collections::HashMap;
 
@@ -26,16 +27,23 @@ pub const FINGER_ALGORITHM: &str = "huella-mcc";
 pub const FINGER_ALGORITHM_VERSION: &str = "1";
 /// Galleries up to this many live fingers are searched exhaustively by the matcher.
 pub const EXACT_SEARCH_UP_TO: usize = 5_000;
-/// Shortest short list the index code hands to the matcher in larger galleries (the
-/// short list is the larger of this and [`DEFAULT_FINGER_SHORT_LIST`], or the share set
-/// with [`crate::EngineBuilder::finger_short_list`], of the gallery).
+/// Shortest short list the index hands to the matcher in larger galleries (the short
+/// list is the larger of this and [`DEFAULT_FINGER_SHORT_LIST`], or the share set with
+/// [`crate::EngineBuilder::finger_short_list`], of the gallery).
 pub const MIN_SHORT_LIST: usize = 2_000;
+/// The index code hands the cylinder sketches a long list of this many times the short
+/// list, from which they pick the short list (see `huella_finger::FingerSketch`).
+/// Against a million fingers (BENCHMARKS.md, "1:N with the index code", one core), a
+/// short list of 1% keeps the mate of a single-finger FVC2002 probe for 81.4% of
+/// genuine pairs from the code alone, 89.9% through a long list of 10% and 90.7%
+/// through one of 20%, at about 0.25 s, 0.35 s and 0.45 s.
+pub const LONG_LIST_FACTOR: usize = 10;
 /// Default share of a larger finger gallery re-scored by the matcher. Against a million
-/// fingers (BENCHMARKS.md, "1:N with the index code", one core) the mate of a
-/// single-finger FVC2002 probe is in a short list of 1% for 81.4% of genuine pairs
-/// (about 0.25 s), of 5% for 89.7% (0.6 s), of 8% for 92.4% (0.9 s): 1% keeps a search
-/// of a million fingers near a quarter of a second, and the other fingers and the face
-/// of a multi-modal probe carry most of what one finger misses.
+/// fingers the mate of a single-finger FVC2002 probe is in a short list of 1% for 89.9%
+/// of genuine pairs (about 0.35 s on one core), of 5% (long list of 10%) for 92.5%
+/// (0.7 s): 1% keeps a search of a million fingers near a third of a second, and the
+/// other fingers and the face of a multi-modal probe carry most of what one finger
+/// misses.
 pub const DEFAULT_FINGER_SHORT_LIST: f64 = 0.01;
 
 /// The algorithm stamped on finger templates.
@@ -143,6 +151,8 @@ pub(crate) struct FingerGallery {
     slot: HashMap<TemplateId, usize>,
     /// Share of the gallery in the short list (above [`EXACT_SEARCH_UP_TO`]).
     short_list: f64,
+    /// The long list is this many times the short list ([`LONG_LIST_FACTOR`]).
+    long_list_factor: usize,
 }
 
 impl FingerGallery {
@@ -151,6 +161,7 @@ impl FingerGallery {
         let coder = FingerCoder::new(IndexCodeParams::default())?;
         Ok(Self {
             short_list,
+            long_list_factor: LONG_LIST_FACTOR,
             matcher: Matcher::default(),
             codes: CodeIndex::new(&coder),
             coder,
@@ -214,7 +225,7 @@ impl FingerGallery {
         if self.slot.contains_key(&id) {
             return Ok(());
         }
-        self.codes.push(&self.coder.code(&p))?;
+        self.codes.push(self.coder.key(&p))?;
         self.slot.insert(id, self.ids.len());
         self.ids.push(id);
         self.prepared.push(p);
@@ -246,7 +257,7 @@ impl FingerGallery {
 
     /// The `k` best live fingers for a probe, matcher scores in [0, 1], best first.
     /// Small galleries and restricted searches are scanned exhaustively; larger ones
-    /// through the index code's short list.
+    /// through the index's short list (code, then sketches).
     pub(crate) fn search(
         &self,
         probe: &PreparedFinger,
@@ -261,16 +272,12 @@ impl FingerGallery {
         } else if self.len() <= EXACT_SEARCH_UP_TO {
             (0..self.ids.len()).filter(|&s| self.live[s]).collect()
         } else {
-            let share = (self.len() as f64 * self.short_list).ceil() as usize;
-            // Removed fingers keep their codes: ask for as many more, so that the list
-            // still holds `short` live ones.
-            let dead = self.ids.len() - self.len();
-            let short = MIN_SHORT_LIST.max(share) + dead;
+            let short = MIN_SHORT_LIST.max((self.len() as f64 * self.short_list).ceil() as usize);
+            let long = self.len().min(self.long_list_factor.saturating_mul(short));
             self.codes
-                .search(&self.coder.code(probe), short)
+                .search(&self.coder.key(probe), long, short, |s| self.live[s])
                 .into_iter()
                 .map(|(s, _)| s)
-                .filter(|&s| self.live[s])
                 .collect()
         };
         // Scored on the caller's thread pool: one search of a large gallery runs
@@ -370,11 +377,18 @@ mod tests {
         // A short list of the whole gallery is the exhaustive search.
         gallery.short_list = 1.0;
         assert_eq!(gallery.search(&probe, 10, None), exhaustive);
-        // The default short list (here the 2,000-finger minimum) keeps the mate first,
-        // with the same score.
+        // The default short list (here the 2,000-finger minimum, from a long list of the
+        // whole gallery) keeps the mate first, with the same score; so does one of 2,000
+        // picked by sketches from the code's best 4,000.
         gallery.short_list = DEFAULT_FINGER_SHORT_LIST;
         let hits = gallery.search(&probe, 10, None);
         assert_eq!(hits[0], exhaustive[0]);
+        gallery.long_list_factor = 2;
+        assert_eq!(gallery.search(&probe, 10, None)[0], exhaustive[0]);
+        // Through the code alone (a long list no longer than the short one) as well.
+        gallery.long_list_factor = 1;
+        assert_eq!(gallery.search(&probe, 10, None)[0], exhaustive[0]);
+        gallery.long_list_factor = LONG_LIST_FACTOR;
         // A removed finger is not reported, through the short list either, and a full
         // share still covers every live finger.
         gallery.remove(TemplateId(mate as u64));
