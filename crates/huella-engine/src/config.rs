@@ -226,7 +226,8 @@ impl EngineBuilder {
     /// index hands to the matcher, in `(0, 1]` (default
     /// [`crate::DEFAULT_FINGER_SHORT_LIST`], never fewer than [`crate::MIN_SHORT_LIST`]
     /// fingers; the index picks it by cylinder sketches from a long list
-    /// [`crate::LONG_LIST_FACTOR`] times longer, by code). More finds more mates of
+    /// [`crate::LONG_LIST_FACTOR`] times longer, by code, at most
+    /// [`crate::LONG_LIST_MAX_SHARE`] of the gallery). More finds more mates of
     /// single-finger probes and costs one matcher comparison (about 10 us) and ten
     /// sketch comparisons (about 1 us each) per finger in the list; 1.0 compares with
     /// every finger.

@@ -32,16 +32,23 @@ pub const EXACT_SEARCH_UP_TO: usize = 5_000;
 /// [`crate::EngineBuilder::finger_short_list`], of the gallery).
 pub const MIN_SHORT_LIST: usize = 2_000;
 /// The index code hands the cylinder sketches a long list of this many times the short
-/// list, from which they pick the short list (see `huella_finger::FingerSketch`).
+/// list (at most [`LONG_LIST_MAX_SHARE`] of the gallery, never less than the short
+/// list), from which they pick the short list (see `huella_finger::FingerSketch`).
 /// Against a million fingers (BENCHMARKS.md, "1:N with the index code", one core), a
 /// short list of 1% keeps the mate of a single-finger FVC2002 probe for 81.4% of
 /// genuine pairs from the code alone, 89.9% through a long list of 10% and 90.7%
-/// through one of 20%, at about 0.25 s, 0.35 s and 0.45 s.
+/// through one of 20%, at about 0.25 s, 0.38 s and 0.44 s.
 pub const LONG_LIST_FACTOR: usize = 10;
+/// Largest share of the gallery in the long list. A sketch comparison costs about a
+/// ninth of a matcher comparison, so ten times a large short list would cost more than
+/// the list itself; against a million, a short list of 5% keeps the mate for 92.46%
+/// through a long list of 10% (0.75 s), 93.79% through one of 20% (0.83 s) and 93.97%
+/// through one of 30% (0.99 s).
+pub const LONG_LIST_MAX_SHARE: f64 = 0.2;
 /// Default share of a larger finger gallery re-scored by the matcher. Against a million
 /// fingers the mate of a single-finger FVC2002 probe is in a short list of 1% for 89.9%
-/// of genuine pairs (about 0.35 s on one core), of 5% (long list of 10%) for 92.5%
-/// (0.7 s): 1% keeps a search of a million fingers near a third of a second, and the
+/// of genuine pairs (about 0.4 s on one core), of 5% (long list of 20%) for 93.8%
+/// (0.8 s): 1% keeps a search of a million fingers near a third of a second, and the
 /// other fingers and the face of a multi-modal probe carry most of what one finger
 /// misses.
 pub const DEFAULT_FINGER_SHORT_LIST: f64 = 0.01;
@@ -151,8 +158,10 @@ pub(crate) struct FingerGallery {
     slot: HashMap<TemplateId, usize>,
     /// Share of the gallery in the short list (above [`EXACT_SEARCH_UP_TO`]).
     short_list: f64,
-    /// The long list is this many times the short list ([`LONG_LIST_FACTOR`]).
+    /// The long list is this many times the short list ([`LONG_LIST_FACTOR`]), at most
+    /// this share of the gallery ([`LONG_LIST_MAX_SHARE`]).
     long_list_factor: usize,
+    long_list_max_share: f64,
 }
 
 impl FingerGallery {
@@ -162,6 +171,7 @@ impl FingerGallery {
         Ok(Self {
             short_list,
             long_list_factor: LONG_LIST_FACTOR,
+            long_list_max_share: LONG_LIST_MAX_SHARE,
             matcher: Matcher::default(),
             codes: CodeIndex::new(&coder),
             coder,
@@ -273,7 +283,13 @@ impl FingerGallery {
             (0..self.ids.len()).filter(|&s| self.live[s]).collect()
         } else {
             let short = MIN_SHORT_LIST.max((self.len() as f64 * self.short_list).ceil() as usize);
-            let long = self.len().min(self.long_list_factor.saturating_mul(short));
+            let cap = (self.len() as f64 * self.long_list_max_share).ceil() as usize;
+            let long = self
+                .long_list_factor
+                .saturating_mul(short)
+                .min(cap)
+                .max(short)
+                .min(self.len());
             self.codes
                 .search(&self.coder.key(probe), long, short, |s| self.live[s])
                 .into_iter()
@@ -384,11 +400,13 @@ mod tests {
         let hits = gallery.search(&probe, 10, None);
         assert_eq!(hits[0], exhaustive[0]);
         gallery.long_list_factor = 2;
+        gallery.long_list_max_share = 1.0;
         assert_eq!(gallery.search(&probe, 10, None)[0], exhaustive[0]);
         // Through the code alone (a long list no longer than the short one) as well.
         gallery.long_list_factor = 1;
         assert_eq!(gallery.search(&probe, 10, None)[0], exhaustive[0]);
         gallery.long_list_factor = LONG_LIST_FACTOR;
+        gallery.long_list_max_share = LONG_LIST_MAX_SHARE;
         // A removed finger is not reported, through the short list either, and a full
         // share still covers every live finger.
         gallery.remove(TemplateId(mate as u64));

@@ -61,7 +61,7 @@ pub use face::{compare_faces, face_model, face_sample, FaceComparison, QualityPo
 pub use fingerprint::{
     finger_minutiae, finger_model, finger_template, finger_template_from_record,
     is_finger_template, DEFAULT_FINGER_SHORT_LIST, EXACT_SEARCH_UP_TO, FINGER_ALGORITHM,
-    FINGER_ALGORITHM_VERSION, LONG_LIST_FACTOR, MIN_SHORT_LIST,
+    FINGER_ALGORITHM_VERSION, LONG_LIST_FACTOR, LONG_LIST_MAX_SHARE, MIN_SHORT_LIST,
 };
 pub use huella_face::files as face_files;
 pub use rescore::{
