@@ -291,7 +291,7 @@ const SKETCH_WORDS: usize = SKETCH_BITS / 32;
 /// than the code (see BENCHMARKS.md) at a fraction of the matcher's cost, so the index
 /// scans the codes for a long list and the sketches cut it to the short list that the
 /// matcher re-scores.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct FingerSketch {
     /// Number of cylinders sketched.
     len: usize,
@@ -300,7 +300,8 @@ pub struct FingerSketch {
     words: Box<[u32]>,
     /// The square roots of the cylinders' bit counts, then the cosines, then the sines
     /// of their directions, padded likewise (padding directions are NaN, which no
-    /// direction test passes).
+    /// direction test passes; hence no `PartialEq`, as a padded sketch would not equal
+    /// itself).
     floats: Box<[f32]>,
 }
 
@@ -362,7 +363,7 @@ impl<'a> SketchView<'a> {
 }
 
 /// A finger as the index holds it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct FingerKey {
     /// The fixed-length code, scanned first.
     pub code: FingerCode,
