@@ -4,10 +4,10 @@
 //! agencies exchange) stored as an opaque template of algorithm [`finger_model`], with
 //! the finger position as its modality. The store stays the source of truth: on open
 //! the engine reads every finger record and builds an in-memory [`FingerGallery`] (MCC
-//! cylinders for the matcher, index codes and cylinder sketches for the pre-filter); enrolment and deletion
-//! keep it in step. 1:N search scans the codes for a long list, cuts it to a short list
-//! with the cylinder sketches, re-scores that with the full matcher and fuses
-//! multi-finger probes per subject.
+//! cylinders for the matcher, index codes and cylinder sketches for the pre-filter);
+//! enrolment and deletion keep it in step. 1:N search scans the codes for a long list,
+//! cuts it to a short list with the cylinder sketches, re-scores that with the full
+//! matcher and fuses multi-finger probes per subject.
 
 use std::collections::HashMap;
 

@@ -327,12 +327,16 @@ fn main() -> Result<(), Box<dyn Error>> {
             .collect();
         ranks[0].extend(&code_rank);
         pair_finger.extend(mates.iter().map(|_| finger_of(i)));
-        // The sketches of the longest long list, with the mates' own.
+        // The sketches of the longest long list, and the mates' own.
         let longest = longs.iter().copied().max().unwrap_or(0).min(keys.len());
         let sketched: Vec<(usize, f32)> = keys[..longest]
             .iter()
             .map(|&x| (x & 0xFFFF_FFFF) as usize)
             .map(|k| (k, index.sketch_similarity(&probe.sketch, k)))
+            .collect();
+        let mate_sketched: Vec<f32> = mates
+            .iter()
+            .map(|&j| index.sketch_similarity(&probe.sketch, j))
             .collect();
         for (r, &long) in longs.iter().enumerate() {
             let mut in_list: Vec<u64> = sketched[..long.min(sketched.len())]
@@ -340,9 +344,8 @@ fn main() -> Result<(), Box<dyn Error>> {
                 .map(|&(k, s)| key(s, k))
                 .collect();
             in_list.sort_unstable();
-            for (&j, &c) in mates.iter().zip(&code_rank) {
+            for ((&j, &c), &s) in mates.iter().zip(&code_rank).zip(&mate_sketched) {
                 ranks[1 + r].push(if c < long {
-                    let s = index.sketch_similarity(&probe.sketch, j);
                     in_list.partition_point(|&x| x < key(s, j))
                 } else {
                     usize::MAX

@@ -280,6 +280,9 @@ const SKETCH_PAIRS: usize = 8;
 const SKETCH_LANES: usize = 8;
 /// 32-bit words of a sketch.
 const SKETCH_WORDS: usize = SKETCH_BITS / 32;
+/// Floats stored per sketched cylinder: the root of its bit count, the cosine and the
+/// sine of its direction.
+const SKETCH_FLOATS: usize = 3;
 
 /// A finger's cylinder sketches, the index's second stage: for every cylinder, 128
 /// pooled bits of it (read like the hash bits of the code, from finer discs) and its
@@ -323,18 +326,16 @@ impl FingerSketch {
 
     fn view(&self) -> SketchView<'_> {
         SketchView {
-            len: self.len,
             words: &self.words,
             floats: &self.floats,
         }
     }
 }
 
-/// A [`FingerSketch`]'s arrays, wherever they are held (an index keeps every
+/// A [`FingerSketch`]'s padded arrays, wherever they are held (an index keeps every
 /// finger's in two arrays).
 #[derive(Debug, Clone, Copy)]
 struct SketchView<'a> {
-    len: usize,
     words: &'a [u32],
     floats: &'a [f32],
 }
@@ -350,7 +351,7 @@ struct SketchParts<'a> {
 
 impl<'a> SketchView<'a> {
     fn parts(self) -> SketchParts<'a> {
-        let n = self.floats.len() / 3;
+        let n = self.floats.len() / SKETCH_FLOATS;
         let (root, rest) = self.floats.split_at(n);
         let (cos, sin) = rest.split_at(n);
         SketchParts {
@@ -390,7 +391,7 @@ impl FingerCoder {
         let len = sketches.len();
         let n = len.div_ceil(SKETCH_LANES) * SKETCH_LANES;
         let mut words = vec![0u32; SKETCH_WORDS * n];
-        let mut floats = vec![f32::NAN; 3 * n];
+        let mut floats = vec![f32::NAN; SKETCH_FLOATS * n];
         for (j, (w, angle)) in sketches.iter().enumerate() {
             for (k, &word) in w.iter().enumerate() {
                 words[k * n + j] = word;
@@ -418,10 +419,10 @@ impl FingerCoder {
 /// Sketch similarity of a probe to a gallery finger, `[0, 1]` (see [`FingerSketch`];
 /// not symmetric: the probe's cylinders seek theirs in the gallery finger's).
 pub fn sketch_similarity(probe: &FingerSketch, gallery: &FingerSketch) -> f32 {
-    similarity(probe.view(), gallery.view())
+    similarity(probe, gallery.view())
 }
 
-fn similarity(probe: SketchView, gallery: SketchView) -> f32 {
+fn similarity(probe: &FingerSketch, gallery: SketchView) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: `sketch_similarity_avx2` needs the avx2 instructions, which the CPU
@@ -436,7 +437,7 @@ fn similarity(probe: SketchView, gallery: SketchView) -> f32 {
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 #[target_feature(enable = "avx2")]
-unsafe fn sketch_similarity_avx2(probe: SketchView, gallery: SketchView) -> f32 {
+unsafe fn sketch_similarity_avx2(probe: &FingerSketch, gallery: SketchView) -> f32 {
     // SAFETY: this function has AVX2, which is all the kernel needs.
     similarity_by(probe, gallery, |p, g, i| unsafe {
         least_ratio_avx2(p, g, i)
@@ -444,7 +445,7 @@ unsafe fn sketch_similarity_avx2(probe: SketchView, gallery: SketchView) -> f32 
 }
 
 #[inline(always)]
-fn sketch_similarity_portable(probe: SketchView, gallery: SketchView) -> f32 {
+fn sketch_similarity_portable(probe: &FingerSketch, gallery: SketchView) -> f32 {
     similarity_by(probe, gallery, least_ratio_portable)
 }
 
@@ -453,11 +454,11 @@ fn sketch_similarity_portable(probe: SketchView, gallery: SketchView) -> f32 {
 /// similarity falls as it rises, so no root is taken per pair).
 #[inline(always)]
 fn similarity_by(
-    probe: SketchView,
+    probe: &FingerSketch,
     gallery: SketchView,
     least_ratio: impl Fn(&SketchParts, &SketchParts, usize) -> f32,
 ) -> f32 {
-    let (p, g) = (probe.parts(), gallery.parts());
+    let (p, g) = (probe.view().parts(), gallery.parts());
     let mut best = [0f32; crate::MAX_MINUTIAE];
     for (i, b) in best.iter_mut().enumerate().take(probe.len) {
         *b = best_similarity(least_ratio(&p, &g, i));
@@ -564,10 +565,8 @@ pub struct CodeIndex {
     /// Every finger's sketch words, then its floats, one finger after another.
     sketch_words: Vec<u32>,
     sketch_floats: Vec<f32>,
-    /// Where each finger's sketch floats start (one entry more than fingers), and its
-    /// number of cylinders.
+    /// Where each finger's sketch floats start (one entry more than fingers).
     sketch_at: Vec<usize>,
-    sketch_len: Vec<u32>,
 }
 
 impl CodeIndex {
@@ -580,7 +579,6 @@ impl CodeIndex {
             sketch_words: Vec::new(),
             sketch_floats: Vec::new(),
             sketch_at: vec![0],
-            sketch_len: Vec::new(),
         }
     }
 
@@ -600,22 +598,20 @@ impl CodeIndex {
         self.sketch_words.extend_from_slice(&key.sketch.words);
         self.sketch_floats.extend_from_slice(&key.sketch.floats);
         self.sketch_at.push(self.sketch_floats.len());
-        self.sketch_len.push(key.sketch.len as u32);
         Ok(self.ones.len() - 1)
     }
 
     /// Sketch similarity of a probe to the finger at `position` (see
     /// [`sketch_similarity`]; panics if there is no such finger).
     pub fn sketch_similarity(&self, probe: &FingerSketch, position: usize) -> f32 {
-        similarity(probe.view(), self.sketch_view(position))
+        similarity(probe, self.sketch_view(position))
     }
 
     fn sketch_view(&self, position: usize) -> SketchView<'_> {
         let floats = self.sketch_at[position]..self.sketch_at[position + 1];
-        // Three floats and four words a (padded) cylinder.
-        let words = floats.start / 3 * SKETCH_WORDS..floats.end / 3 * SKETCH_WORDS;
+        let cylinders = floats.start / SKETCH_FLOATS..floats.end / SKETCH_FLOATS;
+        let words = cylinders.start * SKETCH_WORDS..cylinders.end * SKETCH_WORDS;
         SketchView {
-            len: self.sketch_len[position] as usize,
             words: &self.sketch_words[words],
             floats: &self.sketch_floats[floats],
         }
@@ -638,7 +634,6 @@ impl CodeIndex {
             + self.sketch_words.len() * 4
             + self.sketch_floats.len() * 4
             + self.sketch_at.len() * 8
-            + self.sketch_len.len() * 4
     }
 
     /// Similarity of the probe to every code, in index order.
@@ -709,11 +704,10 @@ impl CodeIndex {
         // In memory order, so that the sketches are read forwards. (Prefetching each
         // sketch four fingers ahead made no difference against a million.)
         long_list.sort_unstable_by_key(|&(i, _)| i);
-        let probe = probe.sketch.view();
         best(
             long_list
                 .into_iter()
-                .map(|(i, _)| (i, similarity(probe, self.sketch_view(i)))),
+                .map(|(i, _)| (i, similarity(&probe.sketch, self.sketch_view(i)))),
             k,
         )
     }
@@ -839,7 +833,7 @@ mod tests {
                 // The vector build and the portable one agree exactly.
                 assert_eq!(
                     fast.to_bits(),
-                    sketch_similarity_portable(a.view(), b.view()).to_bits()
+                    sketch_similarity_portable(a, b.view()).to_bits()
                 );
             }
         }
