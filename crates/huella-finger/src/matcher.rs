@@ -124,6 +124,12 @@ impl PreparedFinger {
         &self.cylinders
     }
 
+    /// The position of cylinder `c`'s minutia (the matcher's frame: 500 ppi, y up).
+    pub(crate) fn cylinder_position(&self, c: usize) -> (f32, f32) {
+        let p = &self.points[self.cylinders[c].minutia];
+        (p.x, p.y)
+    }
+
     /// The direction of each cylinder's minutia, radians, in the cylinders' order.
     pub(crate) fn cylinder_angles(&self) -> &[f32] {
         &self.angles
