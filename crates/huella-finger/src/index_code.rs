@@ -471,23 +471,36 @@ pub fn sketch_similarity(probe: &FingerSketch, gallery: &FingerSketch) -> f32 {
 
 fn similarity(probe: &FingerSketch, gallery: SketchView) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: `sketch_similarity_avx2` needs the avx2 instructions, which the CPU
-        // was just found to have.
-        #[allow(unsafe_code)]
-        return unsafe { sketch_similarity_avx2(probe, gallery) };
+    {
+        if crate::matcher::vpopcnt_detected() {
+            // SAFETY: `sketch_similarity_avx2::<true>` needs the avx2, avx512vpopcntdq
+            // and avx512vl instructions, which the CPU was just found to have.
+            #[allow(unsafe_code)]
+            return unsafe { sketch_similarity_avx2::<true>(probe, gallery) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: `sketch_similarity_avx2::<false>` needs the avx2 instructions,
+            // which the CPU was just found to have.
+            #[allow(unsafe_code)]
+            return unsafe { sketch_similarity_avx2::<false>(probe, gallery) };
+        }
     }
     sketch_similarity_portable(probe, gallery)
 }
 
-/// [`sketch_similarity_portable`] with the AVX2 kernel [`least_ratio_avx2`].
+/// [`sketch_similarity_portable`] with the AVX2 kernel [`least_ratio_avx2`], counting
+/// bits with `vpopcntd` when `VPOPCNT` (only called so where the CPU has it).
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 #[target_feature(enable = "avx2")]
-unsafe fn sketch_similarity_avx2(probe: &FingerSketch, gallery: SketchView) -> f32 {
-    // SAFETY: this function has AVX2, which is all the kernel needs.
+unsafe fn sketch_similarity_avx2<const VPOPCNT: bool>(
+    probe: &FingerSketch,
+    gallery: SketchView,
+) -> f32 {
+    // SAFETY: this function has AVX2, which is all the kernel needs besides `vpopcntd`
+    // with `VPOPCNT`, which the caller has checked.
     similarity_by(probe, gallery, |p, g, i| unsafe {
-        least_ratio_avx2(p, g, i)
+        least_ratio_avx2::<VPOPCNT>(p, g, i)
     })
 }
 
@@ -596,16 +609,16 @@ fn least_ratio_portable(p: &SketchParts, g: &SketchParts, i: usize) -> u32 {
 }
 
 /// [`least_ratio_portable`] on 256-bit vectors: eight cylinders at a time, the bits of
-/// their four words counted per byte with the matcher's nibble look-up and summed
-/// before one widening to 32-bit lanes (the compiler's own vectorisation of the
-/// portable code widened every word's counts). The same operations on the same values
-/// in each lane, so the same result to the bit.
+/// their four words counted with `vpopcntd` (`VPOPCNT`), or else per byte with the
+/// matcher's nibble look-up and summed before one widening to 32-bit lanes (the
+/// compiler's own vectorisation of the portable code widened every word's counts). The
+/// same operations on the same values in each lane, so the same result to the bit.
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn least_ratio_avx2(p: &SketchParts, g: &SketchParts, i: usize) -> u32 {
-    use crate::matcher::avx2::byte_counts;
+unsafe fn least_ratio_avx2<const VPOPCNT: bool>(p: &SketchParts, g: &SketchParts, i: usize) -> u32 {
+    use crate::matcher::avx2::{byte_counts, dword_counts};
     use std::arch::x86_64::*;
     // SAFETY (whole body): AVX2 is enabled on this function; every load reads 8 lanes
     // at `start`, a multiple of 8 below the padded length of each array.
@@ -625,13 +638,22 @@ unsafe fn least_ratio_avx2(p: &SketchParts, g: &SketchParts, i: usize) -> u32 {
         let mut index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         let step = _mm256_set1_epi32(SKETCH_LANES as i32);
         for start in (0..g.root.len()).step_by(SKETCH_LANES) {
-            let mut bytes = _mm256_setzero_si256();
+            let mut counts = _mm256_setzero_si256();
             for (word, probe) in g.words.iter().zip(probe) {
-                let x = _mm256_loadu_si256(word.as_ptr().add(start).cast());
-                // At most 32 a byte over the four words.
-                bytes = _mm256_add_epi8(bytes, byte_counts(_mm256_xor_si256(x, probe)));
+                let x =
+                    _mm256_xor_si256(_mm256_loadu_si256(word.as_ptr().add(start).cast()), probe);
+                counts = if VPOPCNT {
+                    _mm256_add_epi32(counts, dword_counts(x))
+                } else {
+                    // At most 32 a byte over the four words.
+                    _mm256_add_epi8(counts, byte_counts(x))
+                };
             }
-            let differ = _mm256_madd_epi16(_mm256_maddubs_epi16(bytes, ones8), ones16);
+            let differ = if VPOPCNT {
+                counts
+            } else {
+                _mm256_madd_epi16(_mm256_maddubs_epi16(counts, ones8), ones16)
+            };
             let norm = _mm256_add_ps(pr, _mm256_loadu_ps(g.root.as_ptr().add(start)));
             let ratio = _mm256_div_ps(_mm256_cvtepi32_ps(differ), _mm256_mul_ps(norm, norm));
             let packed = _mm256_or_si256(
@@ -976,11 +998,23 @@ mod tests {
             for b in &sketches {
                 let fast = sketch_similarity(a, b);
                 assert!((fast - reference_similarity(a, b)).abs() < 1e-5);
-                // The vector build and the portable one agree exactly.
-                assert_eq!(
-                    fast.to_bits(),
-                    sketch_similarity_portable(a, b.view()).to_bits()
-                );
+                // Every vector kernel the CPU runs and the portable one agree exactly.
+                let portable = sketch_similarity_portable(a, b.view()).to_bits();
+                assert_eq!(fast.to_bits(), portable);
+                #[cfg(target_arch = "x86_64")]
+                #[allow(unsafe_code)]
+                {
+                    if std::arch::is_x86_feature_detected!("avx2") {
+                        // SAFETY: the CPU was just found to have AVX2.
+                        let lookup = unsafe { sketch_similarity_avx2::<false>(a, b.view()) };
+                        assert_eq!(lookup.to_bits(), portable);
+                    }
+                    if crate::matcher::vpopcnt_detected() {
+                        // SAFETY: the CPU was just found to have AVX2, VPOPCNTDQ and VL.
+                        let counted = unsafe { sketch_similarity_avx2::<true>(a, b.view()) };
+                        assert_eq!(counted.to_bits(), portable);
+                    }
+                }
             }
         }
         assert_eq!(sketch_similarity(&sketches[0], &sketches[0]), 0.0);

@@ -965,7 +965,7 @@ fn half_masked_counts<const AVX2: bool, const VPOPCNT: bool>(
 /// vectors with AVX-512 VL); the detection macro also checks that the OS saves the
 /// AVX-512 state.
 #[cfg(target_arch = "x86_64")]
-fn vpopcnt_detected() -> bool {
+pub(crate) fn vpopcnt_detected() -> bool {
     std::arch::is_x86_feature_detected!("avx2")
         && std::arch::is_x86_feature_detected!("popcnt")
         && std::arch::is_x86_feature_detected!("avx512vpopcntdq")
@@ -1012,6 +1012,24 @@ pub(crate) mod avx2 {
         unsafe {
             std::arch::asm!(
                 "vpopcntq {counts}, {v}",
+                v = in(ymm_reg) v,
+                counts = lateout(ymm_reg) counts,
+                options(pure, nomem, nostack, preserves_flags),
+            );
+        }
+        counts
+    }
+
+    /// Per-32-bit-lane set-bit counts of `v` with `vpopcntd`, like [`lane_counts`] (and
+    /// under the same contract: only for a CPU found to have AVX-512 VPOPCNTDQ and VL).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(crate) unsafe fn dword_counts(v: __m256i) -> __m256i {
+        let counts;
+        // SAFETY: as in `lane_counts`.
+        unsafe {
+            std::arch::asm!(
+                "vpopcntd {counts}, {v}",
                 v = in(ymm_reg) v,
                 counts = lateout(ymm_reg) counts,
                 options(pure, nomem, nostack, preserves_flags),
