@@ -229,7 +229,7 @@ impl EngineBuilder {
     /// [`crate::LONG_LIST_FACTOR`] times longer, by code, at most
     /// [`crate::LONG_LIST_MAX_SHARE`] of the gallery). More finds more mates of
     /// single-finger probes and costs one matcher comparison (about 10 us) and ten
-    /// sketch comparisons (about 1.3 us each) per finger in the list; 1.0 compares with
+    /// sketch comparisons (about 1 us each) per finger in the list; 1.0 compares with
     /// every finger.
     pub fn finger_short_list(mut self, share: f64) -> Self {
         self.finger_short_list = Some(share);

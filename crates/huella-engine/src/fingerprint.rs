@@ -37,17 +37,17 @@ pub const MIN_SHORT_LIST: usize = 2_000;
 /// Against a million fingers (BENCHMARKS.md, "1:N, sketches weighed by geometric
 /// agreement", one core), a short list of 1% keeps the mate of a single-finger FVC2002
 /// probe for 81.4% of genuine pairs from the code alone, 91.7% through a long list of
-/// 10% and 93.5% through one of 20%, at about 0.23 s, 0.36 s and 0.48 s.
+/// 10% and 93.5% through one of 20%, at about 0.23 s, 0.33 s and 0.44 s.
 pub const LONG_LIST_FACTOR: usize = 10;
 /// Largest share of the gallery in the long list. A sketch comparison costs about a
-/// sixth of a matcher comparison, so ten times a large short list would cost more
+/// eighth of a matcher comparison, so ten times a large short list would cost more
 /// than the list itself; against a million, a short list of 5% keeps the mate for
-/// 92.77% through a long list of 10% (0.68 s), 94.82% through one of 20% (0.80 s) and
-/// 95.62% through one of 30% (0.96 s).
+/// 92.77% through a long list of 10% (0.66 s), 94.82% through one of 20% (0.82 s) and
+/// 95.62% through one of 30% (0.94 s).
 pub const LONG_LIST_MAX_SHARE: f64 = 0.2;
 /// Default share of a larger finger gallery re-scored by the matcher. Against a million
 /// fingers the mate of a single-finger FVC2002 probe is in a short list of 1% for 91.7%
-/// of genuine pairs (about 0.36 s on one core), of 5% (long list of 20%) for 94.8%
+/// of genuine pairs (about 0.33 s on one core), of 5% (long list of 20%) for 94.8%
 /// (0.8 s): 1% keeps a search of a million fingers near a third of a second, and the
 /// other fingers and the face of a multi-modal probe carry most of what one finger
 /// misses.
