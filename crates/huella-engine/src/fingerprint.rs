@@ -39,7 +39,7 @@ pub const MIN_SHORT_LIST: usize = 2_000;
 /// probe for 81.4% of genuine pairs from the code alone, 91.7% through a long list of
 /// 10% and 93.5% through one of 20%, at about 0.23 s, 0.33 s and 0.44 s.
 pub const LONG_LIST_FACTOR: usize = 10;
-/// Largest share of the gallery in the long list. A sketch comparison costs about a
+/// Largest share of the gallery in the long list. A sketch comparison costs about an
 /// eighth of a matcher comparison, so ten times a large short list would cost more
 /// than the list itself; against a million, a short list of 5% keeps the mate for
 /// 92.77% through a long list of 10% (0.66 s), 94.82% through one of 20% (0.82 s) and
