@@ -574,7 +574,7 @@ fn consistent_mean(rows: &mut [u64], p: &SketchParts, g: &SketchParts) -> f32 {
                     & u32::from(turns >= GEO_TURN_COS)
             })
             .sum::<u32>()
-            - 1;
+            .saturating_sub(1);
         *w = similarity[a] * agree.min(GEO_NEED) as f32 / GEO_NEED as f32;
     }
     mean_of_best(&mut weighted[..rows.len()])
