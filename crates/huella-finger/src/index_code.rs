@@ -33,7 +33,7 @@
 //! list, compares the long list's sketches (about 1 us a finger on one core, against
 //! about 9 us for the matcher) and returns the short list that the full matcher
 //! re-scores. Against a million fingers, within 1 s on one core, the short list keeps
-//! the mate for 95.85% of FVC2002 genuine pairs, against about 92.4% for the code alone
+//! the mate for 95.85% of FVC2002 genuine pairs, against about 93% for the code alone
 //! (BENCHMARKS.md).
 
 use crate::matcher::{Cylinder, ND, NS};
