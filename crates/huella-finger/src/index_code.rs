@@ -317,6 +317,9 @@ const GEO_TURN_COS: f32 = 0.9397;
 /// Low bits of a packed match (see [`least_ratio_portable`]) that hold the gallery
 /// cylinder.
 const MATCH_BITS: u32 = 8;
+/// The low [`MATCH_BITS`] set: a packed match's gallery cylinder, or a row key's probe
+/// cylinder (see `similarity_by`).
+const MATCH_MASK: u32 = (1 << MATCH_BITS) - 1;
 /// A packed match of a probe cylinder with no gallery cylinder within 90 degrees.
 const NO_MATCH: u32 = u32::MAX;
 const _: () = assert!(
@@ -550,10 +553,10 @@ fn consistent_mean(rows: &mut [u64], p: &SketchParts, g: &SketchParts) -> f32 {
     // And the cosine and sine of the turn from the probe minutia to the gallery's.
     let [mut turn_cos, mut turn_sin] = [[f32::NAN; GEO_ROWS]; 2];
     for (r, &key) in rows.iter().enumerate() {
-        let i = (key & 0xFF) as usize;
+        let i = (key & u64::from(MATCH_MASK)) as usize;
         let packed = (key >> MATCH_BITS) as u32;
-        let j = (packed & 0xFF) as usize;
-        similarity[r] = 1.0 - f32::from_bits(packed & !0xFF).sqrt();
+        let j = (packed & MATCH_MASK) as usize;
+        similarity[r] = 1.0 - f32::from_bits(packed & !MATCH_MASK).sqrt();
         (px[r], py[r], gx[r], gy[r]) = (p.x[i], p.y[i], g.x[j], g.y[j]);
         turn_cos[r] = g.cos[j] * p.cos[i] + g.sin[j] * p.sin[i];
         turn_sin[r] = g.sin[j] * p.cos[i] - g.cos[j] * p.sin[i];
@@ -598,7 +601,7 @@ fn least_ratio_portable(p: &SketchParts, g: &SketchParts, i: usize) -> u32 {
                 .sum();
             let norm = p.root[i] + g.root[j];
             let ratio = differ as f32 / (norm * norm);
-            let packed = ratio.to_bits() & !0xFF | j as u32;
+            let packed = ratio.to_bits() & !MATCH_MASK | j as u32;
             // Directions more than 90 degrees apart (or padding): not a match.
             if p.cos[i] * g.cos[j] + p.sin[i] * g.sin[j] >= 0.0 {
                 *least = (*least).min(packed);
@@ -626,7 +629,7 @@ unsafe fn least_ratio_avx2<const VPOPCNT: bool>(p: &SketchParts, g: &SketchParts
         let (ones8, ones16) = (_mm256_set1_epi8(1), _mm256_set1_epi16(1));
         let zero = _mm256_setzero_ps();
         let never = _mm256_set1_epi32(NO_MATCH as i32);
-        let ratio_bits = _mm256_set1_epi32(!0xFF);
+        let ratio_bits = _mm256_set1_epi32(!MATCH_MASK as i32);
         let probe: [__m256i; SKETCH_WORDS] =
             std::array::from_fn(|w| _mm256_set1_epi32(p.words[w][i] as i32));
         let (pr, pc, ps) = (
@@ -937,7 +940,7 @@ mod tests {
                             .sum();
                         let norm = pa.root[i] + pb.root[j];
                         let ratio = differ as f32 / (norm * norm);
-                        ratio.to_bits() & !0xFF | j as u32
+                        ratio.to_bits() & !MATCH_MASK | j as u32
                     })
                     .min()?;
                 Some((best, i))
@@ -959,11 +962,11 @@ mod tests {
         let mut weighted: Vec<f32> = matches
             .iter()
             .map(|&(packed, i)| {
-                let j = (packed & 0xFF) as usize;
+                let j = (packed & MATCH_MASK) as usize;
                 let agree = matches
                     .iter()
                     .filter(|&&(other, k)| {
-                        let l = (other & 0xFF) as usize;
+                        let l = (other & MATCH_MASK) as usize;
                         let dp = distance(position(&pa, i), position(&pa, k));
                         let dg = distance(position(&pb, j), position(&pb, l));
                         let ((c0, s0), (c1, s1)) = (turn(i, j), turn(k, l));
@@ -972,7 +975,7 @@ mod tests {
                             && c0 * c1 + s0 * s1 >= GEO_TURN_COS
                     })
                     .count() as u32;
-                let similarity = 1.0 - f32::from_bits(packed & !0xFF).sqrt();
+                let similarity = 1.0 - f32::from_bits(packed & !MATCH_MASK).sqrt();
                 similarity * agree.min(GEO_NEED) as f32 / GEO_NEED as f32
             })
             .collect();

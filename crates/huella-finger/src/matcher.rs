@@ -999,43 +999,39 @@ pub(crate) mod avx2 {
         _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo), _mm256_shuffle_epi8(lut, hi))
     }
 
-    /// Per-64-bit-lane set-bit counts of `v` with `vpopcntq` on a 256-bit register
-    /// (AVX-512 VPOPCNTDQ with VL), as inline assembly so that it inlines into the one
-    /// AVX2 kernel (the intrinsic needs its own target features, which would keep it
-    /// out of line in a function compiled for AVX2). Only for a CPU found to have both.
+    /// Per-lane set-bit counts of a 256-bit register with an AVX-512 VPOPCNTDQ
+    /// instruction (with VL), as inline assembly so that it inlines into the AVX2
+    /// kernels (the intrinsics need their own target features, which would keep them out
+    /// of line in a function compiled for AVX2). Only for a CPU found to have both.
+    macro_rules! vpopcnt {
+        ($instruction:literal, $v:expr) => {{
+            let counts;
+            // SAFETY: the caller's CPU has the instruction (the contract of the functions
+            // below); it reads and writes the two registers named and nothing else.
+            unsafe {
+                std::arch::asm!(
+                    concat!($instruction, " {counts}, {v}"),
+                    v = in(ymm_reg) $v,
+                    counts = lateout(ymm_reg) counts,
+                    options(pure, nomem, nostack, preserves_flags),
+                );
+            }
+            counts
+        }};
+    }
+
+    /// Per-64-bit-lane set-bit counts of `v` with `vpopcntq` (see [`vpopcnt`]).
     #[inline]
     #[target_feature(enable = "avx2")]
     unsafe fn lane_counts(v: __m256i) -> __m256i {
-        let counts;
-        // SAFETY: the caller's CPU has the instruction (this function's contract); it
-        // reads and writes the two registers named and nothing else.
-        unsafe {
-            std::arch::asm!(
-                "vpopcntq {counts}, {v}",
-                v = in(ymm_reg) v,
-                counts = lateout(ymm_reg) counts,
-                options(pure, nomem, nostack, preserves_flags),
-            );
-        }
-        counts
+        vpopcnt!("vpopcntq", v)
     }
 
-    /// Per-32-bit-lane set-bit counts of `v` with `vpopcntd`, like [`lane_counts`] (and
-    /// under the same contract: only for a CPU found to have AVX-512 VPOPCNTDQ and VL).
+    /// Per-32-bit-lane set-bit counts of `v` with `vpopcntd` (see [`vpopcnt`]).
     #[inline]
     #[target_feature(enable = "avx2")]
     pub(crate) unsafe fn dword_counts(v: __m256i) -> __m256i {
-        let counts;
-        // SAFETY: as in `lane_counts`.
-        unsafe {
-            std::arch::asm!(
-                "vpopcntd {counts}, {v}",
-                v = in(ymm_reg) v,
-                counts = lateout(ymm_reg) counts,
-                options(pure, nomem, nostack, preserves_flags),
-            );
-        }
-        counts
+        vpopcnt!("vpopcntd", v)
     }
 
     /// Set-bit counts of `v`, to be summed with [`add`] and turned into per-lane totals
