@@ -5,7 +5,7 @@
 //! cargo run --release -p huella-finger --example index_1n -- \
 //!     --data ../shared/datasets/fvc2002 [--source templates|images] [--gallery 1000000] \
 //!     [--shortlists 100,300,1000,3000,10000] [--long 100000,300000] \
-//!     [--two-fingers 1000,10000] [--pool 20000] \
+//!     [--two-fingers 1000,10000] [--pool 20000] [--threads 1,2] \
 //!     [--matcher-ceiling [--distinct 1500]] [--hashes H --bits B --inner R --seed S]
 //! ```
 //!
@@ -23,7 +23,8 @@
 //! finger (a genuine pair) the mate's rank is counted among the gallery minus the probe
 //! itself and minus the distractors made from the probe's own finger. The times are each
 //! of 10 probes' fastest of three runs, split into the index search (scan, select,
-//! sketches) and re-scoring.
+//! sketches) and re-scoring, both on a pool of each of `--threads` threads (default 1:
+//! one core; two-finger probes on the first).
 //!
 //! Until 2026-11-30 only 20,000 distractors were made this way and the rest of the
 //! gallery repeated their codes with bit noise. Those copies are much easier to tell from
@@ -43,6 +44,7 @@ use huella_finger::{
     sketch_similarity, CodeIndex, FingerCoder, FingerExtractor, FingerKey, FingerSketch,
     FingerTemplate, IndexCodeParams, Matcher, Minutia, MinutiaeRecord, PreparedFinger,
 };
+use rayon::prelude::*;
 use std::error::Error;
 use std::f32::consts::TAU;
 use std::path::{Path, PathBuf};
@@ -176,6 +178,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     let shortlists = lists("--shortlists", "100,300,1000,3000,10000")?;
     let longs = lists("--long", "")?;
     let two_finger_lists = lists("--two-fingers", "")?;
+    let search_pools = lists("--threads", "1")?
+        .into_iter()
+        .map(|n| rayon::ThreadPoolBuilder::new().num_threads(n).build())
+        .collect::<Result<Vec<_>, _>>()?;
 
     let samples = load_all(&data, images)?;
     let matcher = Matcher::default();
@@ -364,7 +370,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     // list of `long` and a short list of `l` entries: mean over 10 probes of each
     // probe's fastest of 3 runs (the machine is shared: the fastest run is the one least
     // slowed by other work).
-    let shortlist_cost = |long: usize, l: usize| -> (f64, f64) {
+    let shortlist_cost = |search_pool: &rayon::ThreadPool, long: usize, l: usize| -> (f64, f64) {
         let probes = 10.min(real.len());
         let (mut select_s, mut rescore_s) = (0.0, 0.0);
         let mut sink = 0.0f32;
@@ -372,16 +378,20 @@ fn main() -> Result<(), Box<dyn Error>> {
             let (mut best_select, mut best_rescore) = (f64::INFINITY, f64::INFINITY);
             for _ in 0..3 {
                 let t = Instant::now();
-                let hits = index.search(key, long, l, |_| true);
+                let hits = search_pool.install(|| index.search(key, long, l, |_| true));
                 best_select = best_select.min(t.elapsed().as_secs_f64());
                 let t = Instant::now();
-                for (k, _) in hits {
-                    let g = match origin[k] {
-                        (src, false) => &real[src],
-                        _ => &timing_pool[k % timing_pool.len().max(1)],
-                    };
-                    sink += matcher.compare(probe, g);
-                }
+                sink += search_pool.install(|| {
+                    hits.par_iter()
+                        .map(|&(k, _)| {
+                            let g = match origin[k] {
+                                (src, false) => &real[src],
+                                _ => &timing_pool[k % timing_pool.len().max(1)],
+                            };
+                            matcher.compare(probe, g)
+                        })
+                        .sum::<f32>()
+                });
                 best_rescore = best_rescore.min(t.elapsed().as_secs_f64());
             }
             select_s += best_select;
@@ -399,18 +409,21 @@ fn main() -> Result<(), Box<dyn Error>> {
         for &l in &shortlists {
             let long = long_of(r, l);
             let kept = rank.iter().filter(|&&x| x < l).count();
-            let (select_ms, rescore_ms) = shortlist_cost(long, l);
-            println!(
-                "long list {:>7}, short list {:>6} ({:.3}% of the gallery): mate kept for {:.2}% of genuine pairs; search {:.0} ms + re-score {:.0} ms ({:.2} us per comparison) = {:.0} ms per probe",
-                long,
-                l,
-                100.0 * l as f64 / index.len() as f64,
-                100.0 * kept as f64 / rank.len() as f64,
-                select_ms,
-                rescore_ms,
-                rescore_ms * 1e3 / l.min(index.len()) as f64,
-                select_ms + rescore_ms
-            );
+            for pool in &search_pools {
+                let (select_ms, rescore_ms) = shortlist_cost(pool, long, l);
+                println!(
+                    "long list {:>7}, short list {:>6} ({:.3}% of the gallery): mate kept for {:.2}% of genuine pairs; {} thread(s): search {:.0} ms + re-score {:.0} ms ({:.2} us per comparison) = {:.0} ms per probe",
+                    long,
+                    l,
+                    100.0 * l as f64 / index.len() as f64,
+                    100.0 * kept as f64 / rank.len() as f64,
+                    pool.current_num_threads(),
+                    select_ms,
+                    rescore_ms,
+                    rescore_ms * 1e3 / l.min(index.len()) as f64,
+                    select_ms + rescore_ms
+                );
+            }
         }
     }
     // Two-finger probes: virtual subjects made of two different FVC fingers (every
@@ -431,8 +444,9 @@ fn main() -> Result<(), Box<dyn Error>> {
             }
             // Per finger: search for l, and score 2l entries (timed as a short list
             // of 2l).
-            let (select_ms, _) = shortlist_cost(long_of(r, l), l);
-            let (_, rescore_ms) = shortlist_cost(2 * l, 2 * l);
+            let pool = &search_pools[0];
+            let (select_ms, _) = shortlist_cost(pool, long_of(r, l), l);
+            let (_, rescore_ms) = shortlist_cost(pool, 2 * l, 2 * l);
             println!(
                 "two fingers, long list {:>7}, short list {:>6} per finger: subject kept for {:.3}% of {} genuine two-finger pairs; 2 x (search {:.0} ms + score 2 x {} {:.0} ms) = {:.0} ms per probe",
                 long_of(r, l),

@@ -38,6 +38,7 @@
 
 use crate::matcher::{Cylinder, ND, NS};
 use crate::{FingerError, PreparedFinger};
+use std::ops::Range;
 
 /// Parameters of the index code.
 #[derive(Debug, Clone, PartialEq)]
@@ -772,27 +773,34 @@ impl CodeIndex {
     /// Similarity of the probe to every code, in index order.
     pub fn scores(&self, probe: &FingerCode) -> Vec<f32> {
         let mut out = Vec::with_capacity(self.len());
+        self.scores_in(probe, 0..self.len(), &mut out);
+        out
+    }
+
+    /// Similarity of the probe to the codes at `positions`, appended to `out` in order.
+    fn scores_in(&self, probe: &FingerCode, positions: Range<usize>, out: &mut Vec<f32>) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("popcnt") {
             // SAFETY: `scores_popcnt` only needs the popcnt instruction, which the CPU
             // was just found to have.
             #[allow(unsafe_code)]
             unsafe {
-                self.scores_popcnt(probe, &mut out)
+                self.scores_popcnt(probe, positions, out)
             };
-            return out;
+            return;
         }
-        self.scores_portable(probe, &mut out);
-        out
+        self.scores_portable(probe, positions, out);
     }
 
     #[inline(always)]
-    fn scores_portable(&self, probe: &FingerCode, out: &mut Vec<f32>) {
+    fn scores_portable(&self, probe: &FingerCode, positions: Range<usize>, out: &mut Vec<f32>) {
         let p = probe.ones();
         if self.words == 0 {
             return;
         }
-        for (code, &ones) in self.data.chunks_exact(self.words).zip(&self.ones) {
+        let codes = self.data[positions.start * self.words..positions.end * self.words]
+            .chunks_exact(self.words);
+        for (code, &ones) in codes.zip(&self.ones[positions]) {
             let shared: u32 = code
                 .iter()
                 .zip(probe.words.iter())
@@ -806,8 +814,13 @@ impl CodeIndex {
     #[cfg(target_arch = "x86_64")]
     #[allow(unsafe_code)]
     #[target_feature(enable = "popcnt")]
-    unsafe fn scores_popcnt(&self, probe: &FingerCode, out: &mut Vec<f32>) {
-        self.scores_portable(probe, out)
+    unsafe fn scores_popcnt(
+        &self,
+        probe: &FingerCode,
+        positions: Range<usize>,
+        out: &mut Vec<f32>,
+    ) {
+        self.scores_portable(probe, positions, out)
     }
 
     /// The short list: of the fingers `keep` accepts, the `long` whose codes are the
@@ -815,61 +828,128 @@ impl CodeIndex {
     /// similar to the probe's; best first by sketch similarity, ties by position. When
     /// `long <= k` the sketches could only reorder the list and are not compared: the
     /// list is the codes', with their similarities.
+    ///
+    /// Both stages run on the caller's rayon pool, a chunk of fingers a task; the list
+    /// does not depend on the number of threads.
     pub fn search(
         &self,
         probe: &FingerKey,
         long: usize,
         k: usize,
-        keep: impl Fn(usize) -> bool,
+        keep: impl Fn(usize) -> bool + Sync,
     ) -> Vec<(usize, f32)> {
-        let scores = self.scores(&probe.code);
-        let mut long_list = best(
-            scores
-                .iter()
-                .enumerate()
-                .filter(|&(i, _)| keep(i))
-                .map(|(i, &s)| (i, s)),
-            long,
-        );
+        self.search_in_chunks(probe, long, k, keep, [SCAN_CHUNK, SKETCH_CHUNK])
+    }
+
+    /// [`CodeIndex::search`] with tasks of `chunks[0]` codes and `chunks[1]` sketches.
+    fn search_in_chunks(
+        &self,
+        probe: &FingerKey,
+        long: usize,
+        k: usize,
+        keep: impl Fn(usize) -> bool + Sync,
+        chunks: [usize; 2],
+    ) -> Vec<(usize, f32)> {
+        let mut long_list = best_in_chunks(self.len(), chunks[0], long, |positions, slots| {
+            let mut scores = Vec::with_capacity(positions.len());
+            self.scores_in(&probe.code, positions.clone(), &mut scores);
+            let mut written = 0;
+            for (i, s) in positions.zip(scores) {
+                if keep(i) {
+                    slots[written] = key(i, s);
+                    written += 1;
+                }
+            }
+            written
+        });
         if long <= k {
-            return long_list;
+            return long_list.into_iter().map(unkey).collect();
         }
         // In memory order, so that the sketches are read forwards. (Prefetching each
         // sketch four fingers ahead made no difference against a million.)
-        long_list.sort_unstable_by_key(|&(i, _)| i);
-        best(
-            long_list
-                .into_iter()
-                .map(|(i, _)| (i, similarity(&probe.sketch, self.sketch_view(i)))),
-            k,
-        )
+        long_list.sort_unstable_by_key(|&key| key & 0xFFFF_FFFF);
+        let short = best_in_chunks(long_list.len(), chunks[1], k, |positions, slots| {
+            for (slot, &x) in slots.iter_mut().zip(&long_list[positions]) {
+                let i = (x & 0xFFFF_FFFF) as usize;
+                *slot = key(i, similarity(&probe.sketch, self.sketch_view(i)));
+            }
+            slots.len()
+        });
+        short.into_iter().map(unkey).collect()
     }
 }
 
-/// The `k` highest scores (non-negative), best first, ties by position.
-fn best(scores: impl Iterator<Item = (usize, f32)>, k: usize) -> Vec<(usize, f32)> {
-    // As keys that sort best first: the score's bits inverted (non-negative floats
-    // order like their bits), then the position.
-    let mut keys: Vec<u64> = scores
-        .map(|(i, s)| u64::from(!s.to_bits()) << 32 | i as u64)
+/// Codes scanned by one task of [`CodeIndex::search`] (1 KiB each by default).
+const SCAN_CHUNK: usize = 16_384;
+/// Sketches compared by one task of [`CodeIndex::search`] (about 1 us each).
+const SKETCH_CHUNK: usize = 2_048;
+
+/// A score (non-negative) and its position as a key that sorts best first: the
+/// score's bits inverted (non-negative floats order like their bits), then the
+/// position.
+fn key(position: usize, score: f32) -> u64 {
+    u64::from(!score.to_bits()) << 32 | position as u64
+}
+
+/// The position and score of a [`key`].
+fn unkey(key: u64) -> (usize, f32) {
+    (
+        (key & 0xFFFF_FFFF) as usize,
+        f32::from_bits(!((key >> 32) as u32)),
+    )
+}
+
+/// The `k` smallest keys of positions `0..n`, sorted. `score` writes the keys of a
+/// chunk of positions (those it keeps) to the front of the chunk's slots and returns how
+/// many; chunks run as tasks of the caller's rayon pool, each keeps only its own `k`
+/// smallest (where that at least halves it), and those are merged, so the result is the
+/// same on any number of threads.
+fn best_in_chunks(
+    n: usize,
+    chunk: usize,
+    k: usize,
+    score: impl Fn(Range<usize>, &mut [u64]) -> usize + Sync,
+) -> Vec<u64> {
+    use rayon::prelude::*;
+    let chunk = chunk.max(1);
+    let mut keys = vec![0u64; n];
+    let kept: Vec<usize> = keys
+        .par_chunks_mut(chunk)
+        .enumerate()
+        .map(|(c, slots)| {
+            let start = c * chunk;
+            let written = score(start..start + slots.len(), slots);
+            // Only where that at least halves the chunk: selecting within the chunks
+            // and then again among their best costs more than one selection
+            // otherwise.
+            if 2 * k <= written {
+                smallest(&mut slots[..written], k)
+            } else {
+                written
+            }
+        })
         .collect();
-    let k = k.min(keys.len());
-    if k == 0 {
-        return Vec::new();
+    // Each chunk's best, moved together.
+    let mut end = 0;
+    for (c, &m) in kept.iter().enumerate() {
+        if c * chunk != end {
+            keys.copy_within(c * chunk..c * chunk + m, end);
+        }
+        end += m;
     }
-    if k < keys.len() {
+    keys.truncate(end);
+    let m = smallest(&mut keys, k);
+    keys.truncate(m);
+    keys.sort_unstable();
+    keys
+}
+
+/// Move the `k` smallest of `keys` to its front, in no order; returns how many that is.
+fn smallest(keys: &mut [u64], k: usize) -> usize {
+    if 0 < k && k < keys.len() {
         keys.select_nth_unstable(k - 1);
     }
-    keys.truncate(k);
-    keys.sort_unstable();
-    keys.into_iter()
-        .map(|key| {
-            (
-                (key & 0xFFFF_FFFF) as usize,
-                f32::from_bits(!((key >> 32) as u32)),
-            )
-        })
-        .collect()
+    k.min(keys.len())
 }
 
 #[cfg(test)]
@@ -1064,6 +1144,29 @@ mod tests {
         let hits = index.search(&probe, 20, 5, |i| i % 7 != 5);
         assert_eq!(hits, short[..5].to_vec());
         assert_eq!(hits[0].0, 17);
+        // The same lists from tasks of a few fingers on one thread and on three, and
+        // with a copy of the mate at the end, whose tie is broken by position.
+        let mut with_copy = index.clone();
+        with_copy.push(keys[17].clone()).unwrap();
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                for chunks in [[7, 3], [1, 1], [50, 10], [SCAN_CHUNK, SKETCH_CHUNK]] {
+                    let chunked = |index: &CodeIndex, long, k| {
+                        index.search_in_chunks(&probe, long, k, |i| i % 7 != 5, chunks)
+                    };
+                    assert_eq!(chunked(&index, 20, 5), hits);
+                    // The code's list alone when the long list is no longer.
+                    let by_code = ranked(&|i| code_similarity(&probe.code, &keys[i].code), &kept);
+                    assert_eq!(chunked(&index, 6, 6), by_code[..6].to_vec());
+                    let copied = chunked(&with_copy, 20, 5);
+                    assert_eq!(copied[..2], [hits[0], (50, hits[0].1)]);
+                }
+            });
+        }
         assert!(index.search(&probe, 0, 5, |_| true).is_empty());
         assert!(index.search(&probe, 20, 0, |_| true).is_empty());
         assert_eq!(index.search(&probe, 500, 500, |_| true).len(), 50);
