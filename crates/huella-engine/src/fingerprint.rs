@@ -50,7 +50,8 @@ pub const LONG_LIST_MAX_SHARE: f64 = 0.2;
 /// of genuine pairs (about 0.33 s on one core), of 5% (long list of 20%) for 94.8%
 /// (0.8 s): 1% keeps a search of a million fingers near a third of a second, and the
 /// other fingers and the face of a multi-modal probe carry most of what one finger
-/// misses.
+/// misses. The index search and the re-scoring both run on the caller's rayon pool: on
+/// two cores the search at 1% takes about 0.14 s instead of 0.27 s on one.
 pub const DEFAULT_FINGER_SHORT_LIST: f64 = 0.01;
 
 /// The algorithm stamped on finger templates.
