@@ -867,10 +867,10 @@ impl CodeIndex {
         }
         // In memory order, so that the sketches are read forwards. (Prefetching each
         // sketch four fingers ahead made no difference against a million.)
-        long_list.sort_unstable_by_key(|&key| key & 0xFFFF_FFFF);
+        long_list.sort_unstable_by_key(|&x| unkey(x).0);
         let short = best_in_chunks(long_list.len(), chunks[1], k, |positions, slots| {
             for (slot, &x) in slots.iter_mut().zip(&long_list[positions]) {
-                let i = (x & 0xFFFF_FFFF) as usize;
+                let i = unkey(x).0;
                 *slot = key(i, similarity(&probe.sketch, self.sketch_view(i)));
             }
             slots.len()
